@@ -1,0 +1,2 @@
+//! The `agora` binary.
+fn main() {}
