@@ -8,6 +8,7 @@
 pub mod packet;
 pub mod properties;
 pub mod reason;
+pub mod topic;
 
 pub use packet::*;
 pub use properties::Properties;
