@@ -16,10 +16,12 @@
 //! - [`tls`]: TLS server configuration, including the self-signed certificate.
 
 pub mod auth;
+pub mod config;
 pub mod message;
 pub mod retained;
 pub mod router;
 pub mod static_auth;
 pub mod tls;
 
+pub use config::{BrokerConfig, ConfigError, DenyPublish};
 pub use message::{Message, SessionId};

@@ -1,0 +1,222 @@
+//! `agora serve`: opens the data folder, builds the broker and the HTTP app,
+//! binds every listener, announces them, and shuts all down on SIGTERM/Ctrl-C.
+//!
+//! Start-up order matters for users and scripts: everything that can fail
+//! because of configuration (TLS material, the database, the static users)
+//! is done before any socket is bound, and the `listening <name> <addr>`
+//! lines are printed to stdout only once every listener is bound, with the
+//! real port, so a test can start `agora serve --mqtt 0 --http 0` and read
+//! where it went.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use agora_broker::Broker;
+use agora_broker::static_auth::{Access, AclRule, StaticAuth, StaticAuthConfig, StaticUser};
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{AclAccess, AclEntry, Config, Listen};
+
+/// Runs the server until a shutdown signal arrives.
+pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !demo,
+        "--demo needs the market, which this build does not wire into the broker yet; run without --demo"
+    );
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
+
+    let mqtt = config.listen("mqtt")?;
+    let mqtts = config.listen("mqtts")?;
+    let http = config.listen("http")?;
+
+    let tls = match mqtts {
+        Listen::Off => None,
+        Listen::On(addr) => Some(tls_config(&config, &data_dir, addr.ip())?),
+    };
+
+    let authorizer = Arc::new(static_authorizer(&config)?);
+    let broker = Broker::new(broker_config(&config), authorizer);
+
+    // Bind everything first, then announce: a script reading our stdout
+    // can connect as soon as it sees a line.
+    let mqtt = bind(mqtt, "mqtt").await?;
+    let mqtts = bind(mqtts, "mqtts").await?;
+    let http = bind(http, "http").await?;
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut lines = Vec::new();
+
+    if let Some((listener, addr)) = mqtt {
+        lines.push(format!("listening mqtt {addr}"));
+        let b = broker.clone();
+        tasks.spawn(async move { b.serve_tcp(listener).await });
+    }
+    if let (Some((listener, addr)), Some(tls)) = (mqtts, tls) {
+        lines.push(format!("listening mqtts {addr}"));
+        let b = broker.clone();
+        tasks.spawn(async move { b.serve_tls(listener, tls).await });
+    }
+    if let Some((listener, addr)) = http {
+        lines.push(format!("listening http {addr}"));
+        lines.push(format!("listening ws ws://{addr}/mqtt"));
+        let app = http_app(&broker, &config);
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+    }
+    anyhow::ensure!(
+        !lines.is_empty(),
+        "every listener is off (server.mqtt, server.mqtts, server.http): nothing to serve"
+    );
+    announce(&lines)?;
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    broker.shutdown().await;
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// The HTTP application: MQTT over WebSocket and health for now.
+fn http_app(broker: &Broker, config: &Config) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::ws::router(broker.clone(), config.broker.max_packet_size as usize))
+}
+
+async fn bind(listen: Listen, name: &str) -> anyhow::Result<Option<(TcpListener, SocketAddr)>> {
+    let Listen::On(addr) = listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen for {name} on {addr} (is another server using it? set --{name} PORT, 0 for any free port, or off)")
+    })?;
+    let real = listener
+        .local_addr()
+        .with_context(|| format!("cannot read the {name} listener's address"))?;
+    Ok(Some((listener, real)))
+}
+
+fn announce(lines: &[String]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{line}").context("cannot write to stdout")?;
+    }
+    out.flush().context("cannot write to stdout")
+}
+
+/// TLS for the MQTT listener: the configured certificate, or a self-signed one
+/// in `<data_dir>/tls/` naming every address a local client might use.
+fn tls_config(config: &Config, data_dir: &Path, bind: IpAddr) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+        return agora_broker::tls::from_pem_files(cert, key)
+            .with_context(|| "tls.cert / tls.key: cannot load the configured certificate");
+    }
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    if let Ok(host) = hostname::get()
+        && let Some(host) = host.to_str()
+        && !host.is_empty()
+    {
+        names.push(host.to_owned());
+    }
+    if !bind.is_unspecified() && !bind.is_loopback() {
+        names.push(bind.to_string());
+    }
+    let dir = data_dir.join("tls");
+    agora_broker::tls::self_signed(&dir, &names)
+        .with_context(|| format!("cannot create or load the self-signed certificate in {}", dir.display()))
+}
+
+fn static_authorizer(config: &Config) -> anyhow::Result<StaticAuth> {
+    let rules = |acl: &[AclEntry]| -> Vec<AclRule> {
+        acl.iter()
+            .map(|a| AclRule {
+                pattern: a.pattern.clone(),
+                access: match a.access {
+                    AclAccess::Read => Access::Read,
+                    AclAccess::Write => Access::Write,
+                    AclAccess::Readwrite => Access::ReadWrite,
+                },
+            })
+            .collect()
+    };
+    let auth = &config.auth;
+    StaticAuth::new(StaticAuthConfig {
+        allow_anonymous: auth.allow_anonymous,
+        anonymous_acl: rules(&auth.anonymous_acl),
+        users: auth
+            .users
+            .iter()
+            .map(|u| StaticUser {
+                username: u.username.clone(),
+                password_hash: u.password_hash.clone(),
+                superuser: u.superuser,
+                acl: rules(&u.acl),
+            })
+            .collect(),
+    })
+    .context("config error in [auth]")
+}
+
+fn broker_config(config: &Config) -> agora_broker::BrokerConfig {
+    let b = &config.broker;
+    agora_broker::BrokerConfig {
+        max_packet_size: b.max_packet_size as usize,
+        connect_timeout: b.connect_timeout.0,
+        max_queued_messages: b.max_queued_messages,
+        max_inflight: b.max_inflight,
+        max_subscriptions: b.max_subscriptions,
+        max_topic_length: b.max_topic_length,
+        max_topic_levels: b.max_topic_levels,
+        max_connections: b.max_connections,
+        sys_interval: b.sys_interval.0,
+        ..agora_broker::BrokerConfig::default()
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
