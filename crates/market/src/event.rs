@@ -118,11 +118,4 @@ pub enum MarketEvent {
         /// Its name.
         account: AccountName,
     },
-    /// Usage was recorded for a purchase (metering flush); not emitted per message.
-    UsageRecorded {
-        /// The purchase.
-        purchase_id: PurchaseId,
-        /// Messages delivered so far in total.
-        used_messages: u64,
-    },
 }

@@ -4,8 +4,8 @@
 //!            approve (seller)                 expire (system, period end)
 //!  pending ───────────────────▶ active ──┬──▶ expired
 //!     │                                  ├──▶ exhausted  (system, quota used)
-//!     │ decline (seller)                 ├──▶ cancelled  (buyer)
-//!     ▼                                  └──▶ revoked    (seller or admin)
+//!     │ decline (seller; system when     ├──▶ cancelled  (buyer)
+//!     ▼   the product is deleted)        └──▶ revoked    (seller, admin; system on delete)
 //!  declined
 //! ```
 //!
@@ -80,8 +80,10 @@ impl PurchaseState {
         use PurchaseAction as A;
         use PurchaseState as S;
         let allowed: &[Party] = match action {
-            A::Approve | A::Decline => &[Party::Seller],
-            A::Revoke => &[Party::Seller, Party::Admin],
+            A::Approve => &[Party::Seller],
+            // The system declines and revokes when a product or hub is deleted.
+            A::Decline => &[Party::Seller, Party::System],
+            A::Revoke => &[Party::Seller, Party::Admin, Party::System],
             A::Cancel => &[Party::Buyer],
             A::Expire | A::Exhaust => &[Party::System],
         };

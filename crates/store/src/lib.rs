@@ -1,1 +1,203 @@
-//! Persistence for the Agora market: sqlx (SQLite by default, PostgreSQL later), migrations, transactions and the change feed of market events.
+//! Persistence for the Agora market: one [`Store`] over sqlx, with versioned migrations,
+//! one transaction per change, and a feed of [`MarketEvent`]s sent after each commit.
+//!
+//! Every public method is async and takes, where it matters, the [`Actor`] asking: the store
+//! decides what that account may see and do (another account's private hub, device or
+//! purchase looks like [`StoreError::NotFound`]), and calls the rules of `agora-market`
+//! before every write, so no caller can skip a check.
+//!
+//! The database is SQLite by default (a file with WAL, foreign keys and a busy timeout). All
+//! SQL lives in this crate and is kept portable (see `migrations/0001_init.sql`): adding
+//! PostgreSQL means a second pool type behind [`Store`] and a copy of the migrations, not a
+//! change to the domain or to callers.
+//!
+//! Writes are serialised in-process by one async mutex and open with `BEGIN IMMEDIATE`, so
+//! SQLite never has to upgrade a read lock (the source of "database is locked" errors), and
+//! events leave in commit order. Another process (e.g. `agora admin`) waits on the busy
+//! timeout.
+//!
+//! Modules: [`accounts`] (accounts, passwords, API tokens), [`hubs`], [`devices`],
+//! [`products`] (including search), [`purchases`] (buying, transitions, usage, expiry),
+//! [`access_keys`], [`notifications`], [`ratings`], [`audit`], [`entitlements`] (the bulk view
+//! for the broker), [`page`] (cursor pagination).
+
+pub mod access_keys;
+pub mod accounts;
+pub mod audit;
+pub mod devices;
+pub mod entitlements;
+pub mod error;
+pub mod hubs;
+pub mod notifications;
+pub mod page;
+pub mod products;
+pub mod purchases;
+pub mod ratings;
+mod rows;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora_market::{Actor, MarketEvent};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+use tokio::sync::{Mutex, MutexGuard, broadcast};
+
+pub use devices::NewCredential;
+pub use entitlements::Entitlements;
+pub use error::StoreError;
+pub use hubs::HubPatch;
+pub use page::{Page, PageRequest};
+pub use products::{ProductPatch, ProductQuery, ProductSort};
+pub use purchases::SalesTotals;
+
+/// Results of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How many events a slow subscriber may fall behind before it sees `Lagged` (and should
+/// reload [`Store::entitlements`]).
+const EVENT_BUFFER: usize = 4096;
+
+/// How long a connection waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The market's persistent state. Cheap to clone (all clones share the pool and the feed).
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    events: broadcast::Sender<MarketEvent>,
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and runs pending migrations.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path.as_ref())
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across application crashes in WAL mode and avoids an fsync
+            // per commit; only a power loss can drop the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        Self::with_pool(pool).await
+    }
+
+    /// Opens a private in-memory database (tests, `--demo` without a data folder).
+    pub async fn open_in_memory() -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection that never closes: every connection to ":memory:" is a separate,
+        // empty database, and closing the last one discards it.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::with_pool(pool).await
+    }
+
+    async fn with_pool(pool: SqlitePool) -> Result<Self> {
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Ok(Self {
+            pool,
+            events,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// A receiver of every [`MarketEvent`] committed from now on, in commit order. On
+    /// `RecvError::Lagged`, reload [`Store::entitlements`].
+    #[must_use]
+    pub fn subscribe_events(&self) -> broadcast::Receiver<MarketEvent> {
+        self.events.subscribe()
+    }
+
+    /// Closes the pool (at shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction: takes the write lock, then `BEGIN IMMEDIATE`.
+    pub(crate) async fn write(&self) -> Result<WriteTx<'_>> {
+        let guard = self.write_lock.lock().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx {
+            tx,
+            events: Vec::new(),
+            sender: &self.events,
+            _guard: guard,
+        })
+    }
+
+    /// Starts a read transaction, for reads that must see one consistent snapshot.
+    pub(crate) async fn read(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+/// A write in progress: the transaction, the events to send once it commits, and the write
+/// lock (released on drop; dropping without commit rolls back and sends nothing).
+pub(crate) struct WriteTx<'a> {
+    tx: Transaction<'static, Sqlite>,
+    events: Vec<MarketEvent>,
+    sender: &'a broadcast::Sender<MarketEvent>,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl WriteTx<'_> {
+    /// The connection to run statements on.
+    pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+
+    /// Queues an event for after the commit.
+    pub(crate) fn emit(&mut self, event: MarketEvent) {
+        self.events.push(event);
+    }
+
+    /// Commits, then sends the queued events (while still holding the lock, so that events
+    /// of consecutive writes never interleave).
+    pub(crate) async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        for e in self.events {
+            // No receiver is not an error: the broker may not be running (CLI, tests).
+            let _ = self.sender.send(e);
+        }
+        Ok(())
+    }
+}
+
+/// The current time, truncated to whole seconds as stored.
+pub(crate) fn now() -> time::OffsetDateTime {
+    let n = time::OffsetDateTime::now_utc();
+    n.replace_nanosecond(0).unwrap_or(n)
+}
+
+/// Refuses an actor that is not an administrator.
+pub(crate) fn require_admin(actor: &Actor) -> Result<()> {
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(StoreError::Forbidden {
+            message: "administrators only".into(),
+        })
+    }
+}

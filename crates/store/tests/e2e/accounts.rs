@@ -1,0 +1,209 @@
+use agora_market::{AccountName, Label, Password, Role};
+use agora_store::{PageRequest, StoreError};
+use time::Duration;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn store_uses_wal_and_foreign_keys_and_survives_reopening() {
+    let t = store().await;
+    account(&t.store, "alice").await;
+    t.store.close().await;
+    let again = agora_store::Store::open(t.dir.path().join("agora.db"))
+        .await
+        .expect("reopen runs migrations idempotently");
+    let found = again
+        .account_by_name(&AccountName::parse("alice").expect("name"))
+        .await
+        .expect("query");
+    assert!(found.is_some());
+    assert!(
+        t.dir.path().join("agora.db-wal").exists() || t.dir.path().join("agora.db-shm").exists(),
+        "WAL files exist"
+    );
+}
+
+#[tokio::test]
+async fn account_names_are_unique_case_insensitively() {
+    let t = store().await;
+    account(&t.store, "alice").await;
+    let name = AccountName::parse("ALICE").expect("name");
+    let err = t
+        .store
+        .create_account(
+            &name,
+            &Password::new(PASSWORD, &name).expect("pw"),
+            Role::User,
+        )
+        .await
+        .expect_err("taken");
+    assert!(
+        matches!(err, StoreError::Conflict { field: "name", .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn verify_password_accepts_the_right_one_only() {
+    let t = store().await;
+    account(&t.store, "alice").await;
+    assert!(t.store.verify_password("alice", PASSWORD).await.is_ok());
+    assert!(
+        t.store.verify_password("Alice", PASSWORD).await.is_ok(),
+        "names fold to lower case"
+    );
+    assert!(matches!(
+        t.store.verify_password("alice", "wrong password!").await,
+        Err(StoreError::Unauthenticated)
+    ));
+    assert!(matches!(
+        t.store.verify_password("nobody", PASSWORD).await,
+        Err(StoreError::Unauthenticated)
+    ));
+    assert!(matches!(
+        t.store.verify_password("no/body", PASSWORD).await,
+        Err(StoreError::Unauthenticated)
+    ));
+}
+
+#[tokio::test]
+async fn suspended_accounts_cannot_log_in_or_use_tokens() {
+    let t = store().await;
+    let root = admin(&t.store, "root").await;
+    let alice = account(&t.store, "alice").await;
+    let (_, secret) = t
+        .store
+        .create_api_token(&alice, &Label::parse("name", "cli").expect("label"), None)
+        .await
+        .expect("token");
+    let mut events = t.store.subscribe_events();
+    t.store
+        .set_suspended(&root, &alice.name, true, Some("spam"))
+        .await
+        .expect("suspend");
+    assert!(matches!(
+        events.recv().await,
+        Ok(agora_market::MarketEvent::AccountSuspended { .. })
+    ));
+    assert!(matches!(
+        t.store.verify_password("alice", PASSWORD).await,
+        Err(StoreError::Suspended)
+    ));
+    assert!(matches!(
+        t.store.authenticate_api_token(secret.expose()).await,
+        Err(StoreError::Suspended)
+    ));
+    t.store
+        .set_suspended(&root, &alice.name, false, None)
+        .await
+        .expect("restore");
+    assert!(t.store.verify_password("alice", PASSWORD).await.is_ok());
+}
+
+#[tokio::test]
+async fn only_admins_suspend() {
+    let t = store().await;
+    let alice = account(&t.store, "alice").await;
+    let bob = account(&t.store, "bob").await;
+    assert!(matches!(
+        t.store.set_suspended(&alice, &bob.name, true, None).await,
+        Err(StoreError::Forbidden { .. })
+    ));
+}
+
+#[tokio::test]
+async fn api_tokens_authenticate_until_revoked() {
+    let t = store().await;
+    let alice = account(&t.store, "alice").await;
+    let bob = account(&t.store, "bob").await;
+    let (token, secret) = t
+        .store
+        .create_api_token(
+            &alice,
+            &Label::parse("name", "laptop").expect("label"),
+            None,
+        )
+        .await
+        .expect("token");
+    assert!(secret.expose().starts_with("agt_"));
+    assert_eq!(
+        t.store
+            .authenticate_api_token(secret.expose())
+            .await
+            .expect("auth")
+            .name,
+        alice.name
+    );
+    assert!(matches!(
+        t.store.authenticate_api_token("agt_nope").await,
+        Err(StoreError::Unauthenticated)
+    ));
+    let listed = t
+        .store
+        .list_api_tokens(&alice, &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 1);
+    assert!(listed.items[0].last_used_at.is_some());
+    assert!(
+        matches!(
+            t.store.revoke_api_token(&bob, token.id).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "another account's token looks absent"
+    );
+    t.store
+        .revoke_api_token(&alice, token.id)
+        .await
+        .expect("revoke");
+    assert!(matches!(
+        t.store.authenticate_api_token(secret.expose()).await,
+        Err(StoreError::Unauthenticated)
+    ));
+}
+
+#[tokio::test]
+async fn token_expiry_must_be_in_the_future() {
+    let t = store().await;
+    let alice = account(&t.store, "alice").await;
+    let past = time::OffsetDateTime::now_utc() - Duration::minutes(1);
+    let err = t
+        .store
+        .create_api_token(
+            &alice,
+            &Label::parse("name", "old").expect("label"),
+            Some(past),
+        )
+        .await
+        .expect_err("past");
+    assert!(matches!(err, StoreError::Invalid(e) if e.field == "expires_at"));
+}
+
+#[tokio::test]
+async fn audit_log_shows_admins_everything_and_users_their_own() {
+    let t = store().await;
+    let root = admin(&t.store, "root").await;
+    let (alice, bob) = market(&t.store).await;
+    hub(&t.store, &bob, "lab", false).await;
+    let all = t
+        .store
+        .audit_log(&root, &PageRequest::first(100))
+        .await
+        .expect("admin log");
+    assert!(
+        all.items
+            .iter()
+            .any(|e| e.action == "hub.create" && e.subject == "bob/lab")
+    );
+    let own = t
+        .store
+        .audit_log(&alice, &PageRequest::first(100))
+        .await
+        .expect("own log");
+    assert!(
+        own.items
+            .iter()
+            .all(|e| e.actor.as_ref() == Some(&alice.name))
+    );
+    assert!(own.items.iter().any(|e| e.subject == "alice/home"));
+}
