@@ -45,7 +45,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
-use tokio::sync::{Mutex, MutexGuard, broadcast};
+use tokio::sync::{Mutex, MutexGuard, Semaphore, broadcast};
 
 pub use devices::NewCredential;
 pub use entitlements::Entitlements;
@@ -62,6 +62,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// reload [`Store::entitlements`]).
 const EVENT_BUFFER: usize = 4096;
 
+/// Concurrent password hashes at most.
+const HASH_CONCURRENCY: usize = 4;
+
 /// How long a connection waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -71,6 +74,9 @@ pub struct Store {
     pool: SqlitePool,
     events: broadcast::Sender<MarketEvent>,
     write_lock: Arc<Mutex<()>>,
+    /// Bounds concurrent argon2 runs: each takes ~19 MiB and a core for ~10 ms, so a burst
+    /// of logins must queue rather than exhaust memory or the blocking pool.
+    hash_permits: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -98,6 +104,33 @@ impl Store {
         Self::with_pool(pool).await
     }
 
+    /// Opens the database named by a `database.url`: `sqlite://PATH` (or a bare path).
+    /// PostgreSQL URLs are refused with a clear message until that backend exists.
+    pub async fn connect(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(agora_market::ValidationError::new(
+                "database.url",
+                "PostgreSQL is not supported yet; use sqlite://PATH (the default)",
+            )
+            .into());
+        }
+        if url == "sqlite::memory:" {
+            return Self::open_in_memory().await;
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            return Err(agora_market::ValidationError::new(
+                "database.url",
+                "names no database file",
+            )
+            .into());
+        }
+        Self::open(path).await
+    }
+
     /// Opens a private in-memory database (tests, `--demo` without a data folder).
     pub async fn open_in_memory() -> Result<Self> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
@@ -120,6 +153,7 @@ impl Store {
             pool,
             events,
             write_lock: Arc::new(Mutex::new(())),
+            hash_permits: Arc::new(Semaphore::new(HASH_CONCURRENCY)),
         })
     }
 
@@ -189,6 +223,24 @@ impl WriteTx<'_> {
 pub(crate) fn now() -> time::OffsetDateTime {
     let n = time::OffsetDateTime::now_utc();
     n.replace_nanosecond(0).unwrap_or(n)
+}
+
+impl Store {
+    /// Runs a password hash or check off the async threads, at most
+    /// `HASH_CONCURRENCY` at a time.
+    pub(crate) async fn hash_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .hash_permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Hash(e.to_string()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| StoreError::Hash(e.to_string()))
+    }
 }
 
 /// Refuses an actor that is not an administrator.

@@ -314,7 +314,10 @@ impl Store {
                 ends_at,
                 quota_messages,
             } => {
-                sqlx::query("UPDATE purchases SET ends_at = coalesce(?, ends_at), quota_messages = coalesce(?, quota_messages), paid_cents = paid_cents + ? WHERE id = ?")
+                sqlx::query(
+                    "UPDATE purchases SET ends_at = coalesce(?, ends_at), quota_messages = coalesce(?, quota_messages),
+                     paid_cents = paid_cents + ?, ending_notified_at = NULL WHERE id = ?",
+                )
                     .bind(opt_ts(ends_at))
                     .bind(quota_messages.map(rows::i64_of))
                     .bind(plan.price_cents())
@@ -673,6 +676,46 @@ impl Store {
                 Party::System,
                 Some("the period ended".into()),
                 now,
+            )
+            .await?;
+            ids.push(p.id);
+        }
+        w.commit().await?;
+        Ok(ids)
+    }
+
+    /// Tells buyers whose active period purchase ends within `within` of `now` that it ends
+    /// soon, once per period; returns the purchases concerned. The server calls it on a
+    /// timer beside [`Store::expire_due`].
+    pub async fn notify_ending_soon(
+        &self,
+        now: OffsetDateTime,
+        within: time::Duration,
+    ) -> Result<Vec<PurchaseId>> {
+        let mut w = self.write().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE u.state = 'active' AND u.ends_at > ? AND u.ends_at <= ? AND u.ending_notified_at IS NULL ORDER BY u.ends_at"
+        )))
+        .bind(ts(now))
+        .bind(ts(now + within))
+        .fetch_all(w.conn())
+        .await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let p = purchase_from_row(r)?;
+            sqlx::query("UPDATE purchases SET ending_notified_at = ? WHERE id = ?")
+                .bind(ts(now))
+                .bind(p.id.to_string())
+                .execute(w.conn())
+                .await?;
+            let when = p.ends_at.map(|e| e.to_string()).unwrap_or_default();
+            notifications::notify(
+                w.conn(),
+                p.buyer_id,
+                NotificationKind::AccessEndingSoon,
+                &format!("Your access to {} ends at {when}.", p.topic),
+                Some(&p.topic),
+                Some(p.id),
             )
             .await?;
             ids.push(p.id);

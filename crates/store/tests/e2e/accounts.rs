@@ -207,3 +207,30 @@ async fn audit_log_shows_admins_everything_and_users_their_own() {
     );
     assert!(own.items.iter().any(|e| e.subject == "alice/home"));
 }
+
+#[tokio::test]
+async fn connect_takes_sqlite_urls_and_refuses_postgres_for_now() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("x.db").display());
+    assert!(agora_store::Store::connect(&url).await.is_ok());
+    assert!(agora_store::Store::connect("sqlite::memory:").await.is_ok());
+    let err = agora_store::Store::connect("postgres://localhost/agora")
+        .await
+        .expect_err("not yet");
+    assert!(matches!(err, StoreError::Invalid(e) if e.field == "database.url"));
+}
+
+#[tokio::test]
+async fn in_memory_stores_work_like_files() {
+    let s = agora_store::Store::open_in_memory().await.expect("open");
+    let alice = account(&s, "alice").await;
+    hub(&s, &alice, "home", true).await;
+    assert_eq!(
+        s.list_hubs(&alice, &PageRequest::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
+}

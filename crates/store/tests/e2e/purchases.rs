@@ -561,3 +561,59 @@ async fn concurrent_purchases_on_a_file_database_all_succeed() {
     }
     assert_eq!(t.store.sales_totals(&alice).await.expect("totals").sales, 8);
 }
+
+#[tokio::test]
+async fn buyers_are_told_once_that_access_ends_soon() {
+    let t = store().await;
+    let (alice, bob) = market(&t.store).await;
+    let topic = product(
+        &t.store,
+        &alice,
+        "home",
+        "temp",
+        details("Temperature", period(1, 100), false),
+    )
+    .await;
+    let p = t.store.purchase(&bob, &topic, None).await.expect("buy");
+    let now = OffsetDateTime::now_utc();
+    assert!(
+        t.store
+            .notify_ending_soon(now, Duration::hours(1))
+            .await
+            .expect("not yet")
+            .is_empty()
+    );
+    assert_eq!(
+        t.store
+            .notify_ending_soon(now, Duration::days(2))
+            .await
+            .expect("soon"),
+        vec![p.id]
+    );
+    assert!(
+        t.store
+            .notify_ending_soon(now, Duration::days(2))
+            .await
+            .expect("once")
+            .is_empty()
+    );
+    let notes = t
+        .store
+        .list_notifications(&bob, true, &PageRequest::default())
+        .await
+        .expect("notes");
+    assert!(
+        notes
+            .items
+            .iter()
+            .any(|n| n.kind == NotificationKind::AccessEndingSoon)
+    );
+    t.store.purchase(&bob, &topic, None).await.expect("extend");
+    assert_eq!(
+        t.store
+            .notify_ending_soon(now, Duration::days(3))
+            .await
+            .expect("again after extension"),
+        vec![p.id]
+    );
+}
