@@ -5,11 +5,15 @@
 //! - [`properties`]: MQTT 5 properties.
 //! - [`reason`]: reason codes and their 3.1.1 mapping.
 
+pub mod codec;
 pub mod packet;
 pub mod properties;
 pub mod reason;
 pub mod topic;
 
+pub use codec::{
+    DecodeError, EncodeError, PublishRef, decode, encode, encode_publish, publish_len,
+};
 pub use packet::*;
 pub use properties::Properties;
 pub use reason::ReasonCode;

@@ -163,8 +163,28 @@ pub enum DecodeError {
         /// The rule broken, with its citation.
         rule: &'static str,
     },
+    /// A SUBSCRIBE or UNSUBSCRIBE topic filter that is not a valid filter.
+    #[error(
+        "[MQTT-3.8.3-1] [MQTT-3.10.3-1] [MQTT-4.7.1-1]: invalid topic filter in {packet}: {error}"
+    )]
+    InvalidTopicFilter {
+        /// Packet name.
+        packet: &'static str,
+        /// What is wrong with the filter.
+        error: TopicError,
+    },
+    /// CONNACK with Session Present set and a failure reason code.
+    #[error(
+        "[MQTT-3.2.2-6] / [MQTT-3.2.2-4] (3.1.1): session present must be 0 when the CONNACK reports a failure"
+    )]
+    SessionPresentWithFailure,
+    /// AUTH with properties but without an authentication method.
+    #[error("§3.15.2.2.2: an AUTH packet without an authentication method is a protocol error")]
+    AuthWithoutMethod,
     /// Authentication data without an authentication method.
-    #[error("§3.1.2.11.10 §3.15.2.2.3: authentication data without an authentication method is a protocol error")]
+    #[error(
+        "§3.1.2.11.10 §3.15.2.2.3: authentication data without an authentication method is a protocol error"
+    )]
     AuthDataWithoutMethod,
 }
 
@@ -187,7 +207,9 @@ impl DecodeError {
             | NoLocalOnSharedSubscription
             | DuplicateProperty { .. }
             | InvalidPropertyValue { .. }
+            | AuthWithoutMethod
             | AuthDataWithoutMethod => ReasonCode::ProtocolError,
+            InvalidTopicFilter { .. } => ReasonCode::TopicFilterInvalid,
             ReservedPacketType(_)
             | InvalidFixedHeaderFlags { .. }
             | InvalidVarInt(_)
@@ -200,6 +222,7 @@ impl DecodeError {
             | WillFlagsWithoutWill
             | PasswordWithoutUsername
             | ConnAckReservedFlags
+            | SessionPresentWithFailure
             | InvalidQoS
             | DupWithQoS0
             | SubscriptionOptionsReserved
@@ -250,7 +273,9 @@ pub enum EncodeError {
         requested: u8,
     },
     /// PUBLISH whose packet identifier does not fit its QoS, or a zero identifier.
-    #[error("{packet}: packet identifier must be non-zero, and present on PUBLISH exactly when QoS > 0")]
+    #[error(
+        "{packet}: packet identifier must be non-zero, and present on PUBLISH exactly when QoS > 0"
+    )]
     InvalidPacketId {
         /// Packet name.
         packet: &'static str,
@@ -264,6 +289,12 @@ pub enum EncodeError {
     /// SUBSCRIBE or UNSUBSCRIBE without filters.
     #[error("{packet} must contain at least one topic filter")]
     NoTopicFilters {
+        /// Packet name.
+        packet: &'static str,
+    },
+    /// SUBACK or MQTT 5 UNSUBACK without reason codes.
+    #[error("{packet} must contain at least one reason code")]
+    NoReasonCodes {
         /// Packet name.
         packet: &'static str,
     },

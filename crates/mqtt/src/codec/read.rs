@@ -18,7 +18,10 @@ pub(crate) const MAX_VAR_INT: u32 = 268_435_455;
 /// `Ok(None)` when more bytes are needed; on success the value and the number
 /// of bytes it took. Longer than four bytes or not minimally encoded is an error
 /// ([MQTT-1.5.5-1]).
-pub(crate) fn parse_var_int(bytes: &[u8], field: &'static str) -> Result<Option<(u32, usize)>, DecodeError> {
+pub(crate) fn parse_var_int(
+    bytes: &[u8],
+    field: &'static str,
+) -> Result<Option<(u32, usize)>, DecodeError> {
     let mut value: u32 = 0;
     for (i, &b) in bytes.iter().enumerate().take(4) {
         value |= u32::from(b & 0x7F) << (7 * i);

@@ -100,9 +100,6 @@ mod tests {
         );
         assert_eq!(prefixed_len(&long[..65_535], "P", "f"), Ok(65_537));
         assert!(remaining_length(MAX_VAR_INT as usize + 1, "P").is_err());
-        assert_eq!(
-            remaining_length(MAX_VAR_INT as usize, "P"),
-            Ok(MAX_VAR_INT)
-        );
+        assert_eq!(remaining_length(MAX_VAR_INT as usize, "P"), Ok(MAX_VAR_INT));
     }
 }
