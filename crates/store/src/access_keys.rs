@@ -61,7 +61,7 @@ impl Store {
         }
         let (secret, hash) = Secret::generate(SecretKind::AccessKey);
         let id = AccessKeyId::new();
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let mut ids = Vec::with_capacity(products.len());
         for t in products {
             let p = products::find(w.conn(), t)

@@ -216,7 +216,7 @@ impl Store {
     ) -> Result<Account> {
         require_admin(actor)?;
         let reason = agora_market::purchase::check_reason(reason)?;
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let row = sqlx::query("UPDATE accounts SET suspended = ? WHERE name = ? RETURNING *")
             .bind(suspended)
             .bind(name.as_str())
@@ -304,7 +304,7 @@ impl Store {
             created_at: now,
             last_used_at: None,
         };
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         sqlx::query("INSERT INTO api_tokens (id, account_id, name, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(token.id.to_string())
             .bind(actor.id.to_string())

@@ -120,7 +120,7 @@ impl Store {
         name: &DeviceName,
         credential: &NewCredential,
     ) -> Result<(Device, Option<Secret>)> {
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let h = hubs::find_managed(w.conn(), actor, owner, hub).await?;
         let (kind, hash, pem, secret) = materialise(credential);
         let device = Device {
@@ -244,7 +244,7 @@ impl Store {
         name: &DeviceName,
         credential: &NewCredential,
     ) -> Result<(Device, Option<Secret>)> {
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let d = device_from_row(&find_managed(w.conn(), actor, owner, hub, name).await?)?;
         let (kind, hash, pem, secret) = materialise(credential);
         let row = sqlx::query("UPDATE devices SET credential_kind = ?, secret_hash = ?, public_key_pem = ?, rotated_at = ? WHERE id = ? RETURNING *")

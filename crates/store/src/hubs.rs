@@ -83,7 +83,7 @@ impl Store {
             description: description.to_owned(),
             created_at: crate::now(),
         };
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         sqlx::query("INSERT INTO hubs (id, owner_id, owner_name, name, public, description, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(h.id.to_string())
             .bind(h.owner_id.to_string())
@@ -175,7 +175,7 @@ impl Store {
         if let Some(d) = &patch.description {
             hub::check_description(d)?;
         }
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let h = find_managed(w.conn(), actor, owner, name).await?;
         let row = sqlx::query("UPDATE hubs SET public = coalesce(?, public), description = coalesce(?, description) WHERE id = ? RETURNING *")
             .bind(patch.public)
@@ -204,7 +204,7 @@ impl Store {
         owner: &AccountName,
         name: &HubName,
     ) -> Result<()> {
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let h = find_managed(w.conn(), actor, owner, name).await?;
         let now = ts(crate::now());
         let devices = sqlx::query("UPDATE devices SET deleted_at = ? WHERE hub_id = ? AND deleted_at IS NULL RETURNING id, username")

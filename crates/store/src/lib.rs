@@ -16,13 +16,14 @@
 //! events leave in commit order. Another process (e.g. `agora admin`) waits on the busy
 //! timeout.
 //!
-//! Modules: [`accounts`] (accounts, passwords, API tokens), [`hubs`], [`devices`],
+//! Modules: [`activity`] (product liveness), [`accounts`] (accounts, passwords, API tokens), [`hubs`], [`devices`],
 //! [`products`] (including search), [`purchases`] (buying, transitions, usage, expiry),
 //! [`access_keys`], [`notifications`], [`ratings`], [`audit`], [`entitlements`] (the bulk view
 //! for the broker), [`page`] (cursor pagination).
 
 pub mod access_keys;
 pub mod accounts;
+pub mod activity;
 pub mod audit;
 pub mod devices;
 pub mod entitlements;
@@ -47,6 +48,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{Mutex, MutexGuard, Semaphore, broadcast};
 
+pub use activity::{ActivityReport, ProductActivity};
 pub use devices::NewCredential;
 pub use entitlements::Entitlements;
 pub use error::StoreError;
@@ -179,6 +181,22 @@ impl Store {
             sender: &self.events,
             _guard: guard,
         })
+    }
+
+    /// Starts a write transaction for `actor`, refusing a suspended (or vanished) account
+    /// inside the transaction, so an `Actor` held since before a suspension cannot act.
+    pub(crate) async fn write_as(&self, actor: &Actor) -> Result<WriteTx<'_>> {
+        let mut w = self.write().await?;
+        let suspended: Option<bool> =
+            sqlx::query_scalar("SELECT suspended FROM accounts WHERE id = ?")
+                .bind(actor.id.to_string())
+                .fetch_optional(w.conn())
+                .await?;
+        match suspended {
+            None => Err(StoreError::Unauthenticated),
+            Some(true) => Err(StoreError::Suspended),
+            Some(false) => Ok(w),
+        }
     }
 
     /// Starts a read transaction, for reads that must see one consistent snapshot.

@@ -277,7 +277,7 @@ impl Store {
         details: ProductDetails,
     ) -> Result<Product> {
         let d = details.validate()?;
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let h = hubs::find_managed(w.conn(), actor, owner, hub).await?;
         let topic = ProductTopic::new(h.owner.clone(), h.name.clone(), name.clone());
         let id = ProductId::new();
@@ -355,7 +355,7 @@ impl Store {
         topic: &ProductTopic,
         patch: &ProductPatch,
     ) -> Result<Product> {
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let p = find_managed(w.conn(), actor, topic).await?;
         let d = patch.apply(p.details.clone())?;
         let (days, count) = plan_columns(&d.plan);
@@ -403,7 +403,7 @@ impl Store {
     /// Deletes a product (soft; purchases, sales and ratings stay). Its live and pending
     /// purchases are revoked and their buyers notified.
     pub async fn delete_product(&self, actor: &Actor, topic: &ProductTopic) -> Result<()> {
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let p = find_managed(w.conn(), actor, topic).await?;
         let ended = purchases::end_all_for_product(
             &mut w,

@@ -274,7 +274,7 @@ impl Store {
         message: Option<&str>,
     ) -> Result<Purchase> {
         let now = crate::now();
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let product = products::find(w.conn(), topic)
             .await?
             .ok_or(StoreError::NotFound { what: "product" })?;
@@ -458,7 +458,13 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<Purchase> {
         let reason = purchase::check_reason(reason)?;
-        let mut w = self.write().await?;
+        // Ending access is always allowed (a suspended seller may still revoke, a suspended
+        // buyer cancel); granting or refusing it needs an account in good standing.
+        let mut w = if matches!(action, PurchaseAction::Approve | PurchaseAction::Decline) {
+            self.write_as(actor).await?
+        } else {
+            self.write().await?
+        };
         let p = load(w.conn(), id)
             .await?
             .ok_or(StoreError::NotFound { what: "purchase" })?;

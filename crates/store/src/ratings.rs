@@ -32,7 +32,7 @@ impl Store {
     ) -> Result<Rating> {
         let review = rating::check_review(review)?;
         let now = ts(crate::now());
-        let mut w = self.write().await?;
+        let mut w = self.write_as(actor).await?;
         let p = products::find(w.conn(), topic)
             .await?
             .ok_or(StoreError::NotFound { what: "product" })?;

@@ -234,3 +234,35 @@ async fn in_memory_stores_work_like_files() {
         1
     );
 }
+
+#[tokio::test]
+async fn an_actor_held_from_before_a_suspension_can_no_longer_act() {
+    let t = store().await;
+    let root = admin(&t.store, "root").await;
+    let (alice, bob) = market(&t.store).await;
+    let topic = product(
+        &t.store,
+        &alice,
+        "home",
+        "temp",
+        details("Temperature", agora_market::Plan::Free, false),
+    )
+    .await;
+    let p = t.store.purchase(&bob, &topic, None).await.expect("buy");
+    t.store
+        .set_suspended(&root, &bob.name, true, None)
+        .await
+        .expect("suspend");
+    assert!(matches!(
+        t.store.create_hub(&bob, &hub_name("lab"), true, "").await,
+        Err(StoreError::Suspended)
+    ));
+    assert!(matches!(
+        t.store.purchase(&bob, &topic, None).await,
+        Err(StoreError::Suspended)
+    ));
+    assert!(
+        t.store.cancel_purchase(&bob, p.id, None).await.is_ok(),
+        "ending access stays possible"
+    );
+}

@@ -285,3 +285,51 @@ async fn suspended_sellers_products_leave_the_catalogue() {
         .expect("suspend");
     assert!(search(&t, ProductQuery::default()).await.is_empty());
 }
+
+#[tokio::test]
+async fn product_activity_accumulates_and_never_goes_back_in_time() {
+    use agora_store::ActivityReport;
+    use time::{Duration, OffsetDateTime};
+    let t = store().await;
+    let (alice, _) = market(&t.store).await;
+    let topic = product(
+        &t.store,
+        &alice,
+        "home",
+        "temp",
+        details("Temperature", Plan::Free, false),
+    )
+    .await;
+    let id = t.store.get_product(&topic).await.expect("product").id;
+    assert_eq!(
+        t.store
+            .product_activity(id)
+            .await
+            .expect("none yet")
+            .last_data_at,
+        None
+    );
+    let at = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp())
+        .expect("ts");
+    let report = |messages, secs: i64, interval| ActivityReport {
+        product_id: id,
+        messages,
+        bytes: messages * 10,
+        last_data_at: at + Duration::seconds(secs),
+        measured_interval_secs: interval,
+    };
+    t.store
+        .record_product_activity(&[report(3, 0, Some(5.2))])
+        .await
+        .expect("report");
+    t.store
+        .record_product_activity(&[report(2, -60, None)])
+        .await
+        .expect("late report");
+    let a = t.store.product_activity(id).await.expect("activity");
+    assert_eq!(
+        (a.published_messages, a.published_bytes, a.last_data_at),
+        (5, 50, Some(at))
+    );
+    assert_eq!(a.measured_interval_secs, Some(5.2));
+}
