@@ -79,6 +79,9 @@ pub struct BrokerConfig {
     pub deny_publish: DenyPublish,
     /// How often `$SYS/broker/...` topics are published; `None` disables them. Default 10 s.
     pub sys_interval: Option<Duration>,
+    /// Whether `$share/{group}/{filter}` subscriptions are accepted (MQTT 5
+    /// Shared Subscription Available); when off they get SUBACK 0x9E. Default true.
+    pub shared_subscriptions: bool,
     /// Time a closing connection has to flush its last packets (e.g. a DISCONNECT
     /// reason) to a client that may not be reading. Default 2 s.
     pub close_flush_timeout: Duration,
@@ -105,6 +108,7 @@ impl Default for BrokerConfig {
             maximum_qos: QoS::ExactlyOnce,
             deny_publish: DenyPublish::Refuse,
             sys_interval: Some(Duration::from_secs(10)),
+            shared_subscriptions: true,
             close_flush_timeout: Duration::from_secs(2),
         }
     }
@@ -230,6 +234,6 @@ mod tests {
         let parsed = DenyPublish::deserialize("disconnect".into_deserializer());
         assert_eq!(parsed, Ok::<_, Error>(DenyPublish::Disconnect));
         let parsed = DenyPublish::deserialize("Disconnect".into_deserializer());
-        assert!(matches!(parsed, Err::<_, Error>(_)));
+        assert!(Result::<_, Error>::is_err(&parsed));
     }
 }

@@ -1,27 +1,50 @@
 //! A standalone MQTT 3.1.1/5.0 broker on tokio: listeners, sessions, routing,
 //! retained messages, limits, and the authentication/authorisation seam.
 //!
-//! It knows nothing of markets. Whoever embeds it supplies an
-//! [`auth::Authorizer`] that authenticates each CONNECT and authorises every
-//! SUBSCRIBE, PUBLISH and delivery in memory, and keeps a
-//! [`control::BrokerControl`] to disconnect sessions and drop subscriptions
-//! when rights change.
+//! It knows nothing of markets. Whoever embeds it builds a [`Broker`] from a
+//! [`BrokerConfig`] and an [`auth::Authorizer`] that authenticates each
+//! CONNECT and authorises every SUBSCRIBE, PUBLISH and delivery in memory,
+//! feeds it connections ([`Broker::serve_tcp`], [`Broker::serve_tls`], or any
+//! byte stream through [`Broker::serve_connection`], as the WebSocket bridge
+//! does), and keeps a [`BrokerControl`] to disconnect sessions and drop
+//! subscriptions when rights change.
 //!
 //! Module map:
-//! - [`message`]: the shared application message.
+//! - [`broker`](Broker): the handle, accept loops, the publish path, shutdown.
+//! - `connection`: one connection's CONNECT handshake, reader loop and close;
+//!   `writer`: its batching writer.
+//! - `session`: session state, in-flight window, queue, packet ids;
+//!   `registry`: sessions by (user name, client id); `will`: delayed wills
+//!   and session expiry.
 //! - [`router`]: the subscription trie (wildcards, shared subscriptions).
 //! - [`retained`]: retained messages, matched against new subscriptions.
+//! - [`control`]: [`BrokerControl`], acting on live sessions.
+//! - [`stats`]: counters, read as a [`StatsSnapshot`]; `sys`: `$SYS` topics.
+//! - [`message`]: the shared application message.
 //! - [`auth`]: the authentication/authorisation traits; [`static_auth`] is a
 //!   config-file implementation (users, argon2id hashes, topic patterns).
 //! - [`tls`]: TLS server configuration, including the self-signed certificate.
 
 pub mod auth;
+mod broker;
 pub mod config;
+mod connection;
+pub mod control;
 pub mod message;
+mod registry;
 pub mod retained;
 pub mod router;
+mod session;
 pub mod static_auth;
+pub mod stats;
+mod sys;
 pub mod tls;
+mod will;
+mod writer;
 
+pub use auth::{Authorizer, DeliveryKind, Identity, Transport};
+pub use broker::Broker;
 pub use config::{BrokerConfig, ConfigError, DenyPublish};
+pub use control::{BrokerControl, SessionInfo};
 pub use message::{Message, SessionId};
+pub use stats::{DropReason, Limit, StatsSnapshot};

@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub enum DropReason {
     /// A QoS 0 delivery found the connection's outbound queue full.
     OutboundQueueFull,
-    /// A session queue was full: the oldest queued QoS 0 message made room.
-    SessionQueueOldestQos0,
-    /// A session queue was full of QoS 1/2 messages: the new message was refused.
+    /// A QoS 0 message for a session that is not connected: only QoS 1/2
+    /// messages are queued for offline sessions (see `session.rs`).
+    OfflineQos0,
+    /// A session queue was full (`max_queued_messages`): the new message was refused.
     SessionQueueFull,
     /// A queued or in-flight message expired (Message Expiry Interval).
     Expired,
@@ -30,7 +31,7 @@ impl DropReason {
     /// Every reason, in the order [`StatsSnapshot::drops`] lists them.
     pub const ALL: [DropReason; 7] = [
         DropReason::OutboundQueueFull,
-        DropReason::SessionQueueOldestQos0,
+        DropReason::OfflineQos0,
         DropReason::SessionQueueFull,
         DropReason::Expired,
         DropReason::PacketTooLarge,
@@ -42,12 +43,71 @@ impl DropReason {
     pub const fn as_str(self) -> &'static str {
         match self {
             DropReason::OutboundQueueFull => "outbound_queue_full",
-            DropReason::SessionQueueOldestQos0 => "session_queue_oldest_qos0",
+            DropReason::OfflineQos0 => "offline_qos0",
             DropReason::SessionQueueFull => "session_queue_full",
             DropReason::Expired => "expired",
             DropReason::PacketTooLarge => "packet_too_large",
             DropReason::DeliveryDenied => "delivery_denied",
             DropReason::ConnectionLimit => "connection_limit",
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A limit of [`BrokerConfig`](crate::BrokerConfig) that a client ran into
+/// (SPEC §9: each one gives its MQTT 5 reason code and a counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// A packet larger than `max_packet_size` (0x95).
+    PacketTooLarge,
+    /// More unacknowledged QoS 2 PUBLISHes than our Receive Maximum (0x93).
+    ReceiveMaximum,
+    /// More subscriptions than `max_subscriptions` (0x97).
+    Subscriptions,
+    /// A topic name or filter longer than `max_topic_len` or deeper than
+    /// `max_topic_levels` (0x90 / 0x8F).
+    Topic,
+    /// A shared subscription while they are disabled (0x9E).
+    SharedSubscriptions,
+    /// A topic alias of 0, above our Topic Alias Maximum, or unknown (0x94 / 0x82).
+    TopicAlias,
+    /// QoS or retain beyond what the broker offers (0x9B / 0x9A).
+    QosOrRetain,
+    /// No CONNECT (or no authentication result) within `connect_timeout`.
+    ConnectTimeout,
+    /// No packet within 1.5 × keep-alive (0x8D).
+    KeepAlive,
+}
+
+impl Limit {
+    /// Every limit, in the order [`StatsSnapshot::limits`] lists them.
+    pub const ALL: [Limit; 9] = [
+        Limit::PacketTooLarge,
+        Limit::ReceiveMaximum,
+        Limit::Subscriptions,
+        Limit::Topic,
+        Limit::SharedSubscriptions,
+        Limit::TopicAlias,
+        Limit::QosOrRetain,
+        Limit::ConnectTimeout,
+        Limit::KeepAlive,
+    ];
+
+    /// A stable snake_case name for metrics and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Limit::PacketTooLarge => "packet_too_large",
+            Limit::ReceiveMaximum => "receive_maximum",
+            Limit::Subscriptions => "subscriptions",
+            Limit::Topic => "topic",
+            Limit::SharedSubscriptions => "shared_subscriptions",
+            Limit::TopicAlias => "topic_alias",
+            Limit::QosOrRetain => "qos_or_retain",
+            Limit::ConnectTimeout => "connect_timeout",
+            Limit::KeepAlive => "keep_alive",
         }
     }
 
@@ -67,6 +127,7 @@ pub struct Stats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     drops: [AtomicU64; DropReason::ALL.len()],
+    limits: [AtomicU64; Limit::ALL.len()],
     auth_failures: AtomicU64,
     publish_denied: AtomicU64,
     subscribe_denied: AtomicU64,
@@ -90,6 +151,8 @@ pub struct StatsSnapshot {
     pub bytes_out: u64,
     /// Drops per reason, in [`DropReason::ALL`] order.
     pub drops: Vec<(DropReason, u64)>,
+    /// Limit hits per limit, in [`Limit::ALL`] order.
+    pub limits: Vec<(Limit, u64)>,
     /// CONNECTs refused by the authoriser (or for a refused will).
     pub auth_failures: u64,
     /// PUBLISHes refused by `authorize_publish`.
@@ -104,6 +167,8 @@ pub struct StatsSnapshot {
     pub subscriptions: u64,
     /// Retained messages stored.
     pub retained: u64,
+    /// Seconds since the broker was created.
+    pub uptime_secs: u64,
 }
 
 impl StatsSnapshot {
@@ -112,6 +177,14 @@ impl StatsSnapshot {
         self.drops
             .iter()
             .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// The hit count for one limit.
+    pub fn limit_hits(&self, limit: Limit) -> u64 {
+        self.limits
+            .iter()
+            .find(|(l, _)| *l == limit)
             .map_or(0, |(_, n)| *n)
     }
 }
@@ -150,6 +223,10 @@ impl Stats {
         bump(&self.drops[reason.index()], 1);
     }
 
+    pub(crate) fn limit(&self, limit: Limit) {
+        bump(&self.limits[limit.index()], 1);
+    }
+
     pub(crate) fn auth_failure(&self) {
         bump(&self.auth_failures, 1);
     }
@@ -181,6 +258,10 @@ impl Stats {
                 .iter()
                 .map(|r| (*r, get(&self.drops[r.index()])))
                 .collect(),
+            limits: Limit::ALL
+                .iter()
+                .map(|l| (*l, get(&self.limits[l.index()])))
+                .collect(),
             auth_failures: get(&self.auth_failures),
             publish_denied: get(&self.publish_denied),
             subscribe_denied: get(&self.subscribe_denied),
@@ -188,6 +269,7 @@ impl Stats {
             sessions: 0,
             subscriptions: 0,
             retained: 0,
+            uptime_secs: 0,
         }
     }
 }
@@ -212,6 +294,13 @@ mod tests {
     fn drop_reason_order_matches_indices() {
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i, "{}", r.as_str());
+        }
+    }
+
+    #[test]
+    fn limit_order_matches_indices() {
+        for (i, l) in Limit::ALL.iter().enumerate() {
+            assert_eq!(l.index(), i, "{}", l.as_str());
         }
     }
 

@@ -30,6 +30,7 @@ impl SubscriberSet {
         &self.entries
     }
 
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -117,7 +118,10 @@ mod tests {
             assert_eq!(found.is_some(), s % 2 == 1, "session {s}");
         }
         assert_eq!(
-            set.entries().iter().find(|(x, _)| *x == 7).map(|e| e.1.identifier),
+            set.entries()
+                .iter()
+                .find(|(x, _)| *x == 7)
+                .map(|e| e.1.identifier),
             Some(Some(2))
         );
         for s in (1..40u64).step_by(2) {

@@ -1,0 +1,360 @@
+//! The [`Broker`] handle: listeners, the shared state every connection works
+//! on, the publish path, and shutdown.
+//!
+//! Everything a connection shares with others lives in one `Inner` behind an
+//! `Arc`: the subscription trie and the session table (each behind a short
+//! `parking_lot` lock, never held across an `.await`), the retained store, the
+//! counters, and the shutdown machinery. Shutdown is one `CancellationToken`
+//! that every accept loop, connection and timer watches, plus one
+//! `TaskTracker` that [`Broker::shutdown`] waits on, so that when it returns
+//! no task of the broker is left running.
+//!
+//! The publish path ([`Inner::publish`]) runs on the publisher's own task:
+//! route through the trie under the read lock, then for each receiving session
+//! lock its state briefly and hand over one `Arc<Message>`-backed delivery.
+//! Nothing on it awaits, so a slow subscriber can never stall a publisher: its
+//! bounded outbound queue fills and the session's policy applies.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use agora_mqtt::{QoS, Will};
+use parking_lot::{Mutex, RwLock};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{Authorizer, DeliveryKind, Identity, Transport};
+use crate::config::BrokerConfig;
+use crate::control::BrokerControl;
+use crate::registry::Registry;
+use crate::retained::RetainedStore;
+use crate::router::{Route, Router};
+use crate::session::{Ctx, Delivery, Session};
+use crate::stats::{Stats, StatsSnapshot};
+use crate::{Message, connection, sys, writer};
+
+/// An MQTT 3.1.1/5.0 broker. Cheap to clone: every clone is a handle on the
+/// same broker.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker").finish_non_exhaustive()
+    }
+}
+
+/// The state shared by every connection of one broker.
+pub(crate) struct Inner {
+    pub(crate) config: BrokerConfig,
+    pub(crate) auth: Arc<dyn Authorizer>,
+    pub(crate) stats: Stats,
+    pub(crate) router: RwLock<Router>,
+    pub(crate) retained: Mutex<RetainedStore>,
+    pub(crate) registry: RwLock<Registry>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) started: Instant,
+    next_session: AtomicU64,
+    next_conn: AtomicU64,
+    background: Once,
+}
+
+thread_local! {
+    /// Routes of the publish being handled on this thread, reused so that a
+    /// publish allocates nothing for its route list.
+    static ROUTES: Cell<Vec<Route>> = const { Cell::new(Vec::new()) };
+}
+
+impl Broker {
+    /// A broker with these limits and this authoriser. Nothing listens until
+    /// [`serve_tcp`](Broker::serve_tcp), [`serve_tls`](Broker::serve_tls) or
+    /// [`serve_connection`](Broker::serve_connection) is called.
+    ///
+    /// The configuration is used as given; the binary validates it first
+    /// ([`BrokerConfig::validate`]).
+    pub fn new(config: BrokerConfig, authorizer: Arc<dyn Authorizer>) -> Broker {
+        let permits = Arc::new(Semaphore::new(
+            config.max_connections.min(Semaphore::MAX_PERMITS),
+        ));
+        Broker {
+            inner: Arc::new(Inner {
+                config,
+                auth: authorizer,
+                stats: Stats::default(),
+                router: RwLock::new(Router::new()),
+                retained: Mutex::new(RetainedStore::new()),
+                registry: RwLock::new(Registry::default()),
+                shutdown: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+                permits,
+                started: Instant::now(),
+                next_session: AtomicU64::new(1),
+                next_conn: AtomicU64::new(1),
+                background: Once::new(),
+            }),
+        }
+    }
+
+    /// Accepts MQTT connections on `listener` until [`shutdown`](Broker::shutdown).
+    /// Each connection gets `TCP_NODELAY` (the writer batches, so Nagle would
+    /// only add latency) and its own task.
+    pub async fn serve_tcp(&self, listener: TcpListener) {
+        self.inner.start_background();
+        loop {
+            let accepted = tokio::select! {
+                () = self.inner.shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+                    }
+                    let broker = self.clone();
+                    self.inner.tracker.spawn(async move {
+                        broker.serve_connection(stream, peer, Transport::Tcp).await;
+                    });
+                }
+                Err(e) => accept_error(e).await,
+            }
+        }
+    }
+
+    /// Accepts MQTT-over-TLS connections on `listener` until shutdown. The TLS
+    /// handshake runs on the connection's own task, under
+    /// `tls_handshake_timeout`, so a slow or silent client holds up no one.
+    pub async fn serve_tls(&self, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
+        self.inner.start_background();
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        loop {
+            let accepted = tokio::select! {
+                () = self.inner.shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+                    }
+                    let broker = self.clone();
+                    let acceptor = acceptor.clone();
+                    let timeout = self.inner.config.tls_handshake_timeout;
+                    let stop = self.inner.shutdown.clone();
+                    self.inner.tracker.spawn(async move {
+                        let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
+                        let tls = tokio::select! {
+                            () = stop.cancelled() => return,
+                            r = handshake => r,
+                        };
+                        match tls {
+                            Ok(Ok(tls)) => broker.serve_connection(tls, peer, Transport::Tls).await,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    });
+                }
+                Err(e) => accept_error(e).await,
+            }
+        }
+    }
+
+    /// Serves one MQTT connection over any byte stream (TCP, TLS, a WebSocket
+    /// bridged to a pipe) until it closes. Returns when the connection is
+    /// closed; shutdown waits for it.
+    pub async fn serve_connection<S>(&self, stream: S, peer: SocketAddr, transport: Transport)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.inner.start_background();
+        connection::serve(Arc::clone(&self.inner), stream, peer, transport).await;
+    }
+
+    /// Stops accepting, closes every connection (MQTT 5 clients get DISCONNECT
+    /// 0x8B "server shutting down"), and waits for every task of the broker
+    /// (connections, timers, `$SYS`) to end. Wills are not published on
+    /// shutdown: the clients are not at fault and no one would receive them.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+    }
+
+    /// The control handle through which the embedding application disconnects
+    /// sessions and drops subscriptions when rights change.
+    pub fn control(&self) -> BrokerControl {
+        BrokerControl::new(Arc::downgrade(&self.inner))
+    }
+
+    /// The broker's counters and gauges now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.snapshot()
+    }
+}
+
+/// Accept errors are mostly transient (EMFILE, ECONNABORTED); pausing briefly
+/// keeps a full file table from turning the loop into a busy spin.
+async fn accept_error(e: std::io::Error) {
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+impl Inner {
+    /// Starts the background tasks (`$SYS`) once, from inside the runtime.
+    fn start_background(self: &Arc<Self>) {
+        self.background.call_once(|| sys::spawn(self));
+    }
+
+    pub(crate) fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The start time as nanoseconds since the Unix epoch, which makes
+    /// assigned client ids unique across restarts as well.
+    pub(crate) fn started_unix_nanos(&self) -> u128 {
+        SystemTime::now()
+            .checked_sub(self.started.elapsed())
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos())
+    }
+
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// What a session needs to hand over deliveries.
+    pub(crate) fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            auth: &*self.auth,
+            stats: &self.stats,
+            max_queued: self.config.max_queued_messages,
+            publish_len: writer::delivery_len,
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
+        let mut s = self.stats.snapshot();
+        s.sessions = self.registry.read().len() as u64;
+        s.subscriptions = self.router.read().subscription_count() as u64;
+        s.retained = self.retained.lock().len() as u64;
+        s.uptime_secs = self.started.elapsed().as_secs();
+        s
+    }
+
+    /// Stores (if RETAIN) and routes one accepted message to every matching
+    /// session. Synchronous: no lock is held across an `.await` because there is none.
+    pub(crate) fn publish(&self, msg: Arc<Message>) {
+        if msg.retain && self.config.retain_available {
+            self.retained.lock().set(Arc::clone(&msg));
+        }
+        let mut routes = ROUTES.with(Cell::take);
+        self.router
+            .read()
+            .route_from(&msg.topic, msg.publisher, &mut routes);
+        if !routes.is_empty() {
+            let ctx = self.ctx();
+            let registry = self.registry.read();
+            for route in routes.drain(..) {
+                let Some(session) = registry.by_id(route.session) else {
+                    continue;
+                };
+                let qos = msg.qos.min(route.qos);
+                // [MQTT-3.3.1-12] / MQTT 5 Retain As Published: a live message
+                // keeps RETAIN only if the subscription asks for it.
+                let retain = msg.retain && route.retain_as_published;
+                let d = Delivery::new(Arc::clone(&msg), qos, retain, route.identifiers);
+                session.state.lock().offer(d, DeliveryKind::Live, &ctx);
+            }
+        }
+        if routes.capacity() <= 1024 {
+            ROUTES.with(|cell| cell.set(routes));
+        }
+    }
+
+    /// Sends the retained messages matching `filter` (non-shared) to one session
+    /// after its SUBSCRIBE, with RETAIN set ([MQTT-3.3.1-8]).
+    pub(crate) fn send_retained(
+        &self,
+        session: &Session,
+        filter: &str,
+        granted: QoS,
+        id: Option<u32>,
+    ) {
+        let messages = self.retained.lock().matching(filter, Instant::now());
+        if messages.is_empty() {
+            return;
+        }
+        let ctx = self.ctx();
+        let mut state = session.state.lock();
+        for m in messages {
+            let qos = m.qos.min(granted);
+            let d = Delivery::new(m, qos, true, id.into_iter().collect());
+            state.offer(d, DeliveryKind::Retained, &ctx);
+        }
+    }
+
+    /// Publishes a will on behalf of `who`, re-checking the right to publish it
+    /// (the right may have been revoked since CONNECT).
+    pub(crate) fn publish_will(&self, who: &Identity, will: Will) {
+        if self
+            .auth
+            .authorize_publish(who, &will.topic, will.qos, will.retain)
+            .is_err()
+        {
+            self.stats.publish_denied();
+            tracing::debug!(user = %who.username, topic = %will.topic, "will refused at publication");
+            return;
+        }
+        let mut properties = will.properties;
+        properties.will_delay_interval = None;
+        let expires_at = properties
+            .message_expiry_interval
+            .map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
+        self.publish(Arc::new(Message {
+            topic: will.topic,
+            payload: will.payload,
+            qos: will.qos.min(self.config.maximum_qos),
+            retain: will.retain,
+            properties,
+            expires_at,
+            publisher: None,
+        }));
+    }
+
+    /// Ends a session: unregisters it, removes its subscriptions from the
+    /// trie, and publishes a will still waiting for its delay (the session's
+    /// end is the latest moment for it, MQTT 5 §3.1.2.5).
+    pub(crate) fn end_session(&self, session: &Arc<Session>) {
+        self.registry.write().remove(session);
+        let (subscriptions, will) = {
+            let mut state = session.state.lock();
+            state.ended = true;
+            state.link = None;
+            (
+                std::mem::take(&mut state.subscriptions),
+                state.pending_will.take(),
+            )
+        };
+        if !subscriptions.is_empty() {
+            let mut router = self.router.write();
+            for filter in subscriptions.keys() {
+                router.unsubscribe(session.id, filter);
+            }
+        }
+        if let Some((who, will)) = will {
+            self.publish_will(&who, will);
+        }
+    }
+}

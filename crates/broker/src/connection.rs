@@ -1,0 +1,1078 @@
+//! One client connection, from the first byte to the close: the CONNECT
+//! handshake, the reader loop that decodes and handles every packet, and the
+//! orderly close (DISCONNECT reason, will, session expiry).
+//!
+//! A connection is two tasks. This one reads: it decodes packets from its
+//! buffer, handles each (the publish path runs right here, synchronously),
+//! and queues answers for the writer (`writer.rs`), which owns the write half.
+//! The reader also watches the things that end a connection from outside:
+//! shutdown, a command from a take-over or `BrokerControl`, the keep-alive
+//! deadline (1.5 × the keep-alive, [MQTT-3.1.2-24]) and the identity's expiry.
+//!
+//! The CONNECT phase (read CONNECT, authenticate, refuse or accept) runs under
+//! `connect_timeout` and writes its refusals directly: the writer starts only
+//! once the connection is accepted and attached to its session.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use agora_mqtt::topic::{split_shared, validate_topic_filter};
+use agora_mqtt::{
+    ByteString, ConnAck, Connect, DecodeError, Disconnect, Packet, Properties, Protocol,
+    PubResponse, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionOptions,
+    UnsubAck, Unsubscribe, Will, decode, encode,
+};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{ConnectRequest, Identity, Transport};
+use crate::broker::Inner;
+use crate::config::DenyPublish;
+use crate::router::Subscription;
+use crate::session::{AckKind, AckOutcome, Command, Link, Outbound, Session};
+use crate::stats::{DropReason, Limit};
+use crate::will;
+
+/// Bytes the read buffer asks for per read.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// Serves one connection until it closes.
+pub(crate) async fn serve<S>(inner: Arc<Inner>, stream: S, peer: SocketAddr, transport: Transport)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let _tracked = inner.tracker.token();
+    if inner.shutdown.is_cancelled() {
+        return;
+    }
+    let Ok(_permit) = Arc::clone(&inner.permits).try_acquire_owned() else {
+        inner.stats.dropped(DropReason::ConnectionLimit);
+        tracing::debug!(%peer, "connection refused: max_connections reached");
+        return;
+    };
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let handshake = tokio::time::timeout(
+        inner.config.connect_timeout,
+        handshake(&inner, &mut rd, &mut wr, &mut buf, peer, transport),
+    );
+    let accepted = tokio::select! {
+        () = inner.shutdown.cancelled() => return,
+        r = handshake => r,
+    };
+    let accepted = match accepted {
+        Ok(Some(a)) => a,
+        Ok(None) => return,
+        Err(_) => {
+            inner.stats.limit(Limit::ConnectTimeout);
+            tracing::debug!(%peer, "no CONNECT within connect_timeout");
+            return;
+        }
+    };
+    run(inner, accepted, rd, wr, buf, peer).await;
+}
+
+/// A CONNECT that was authenticated and may proceed.
+struct Accepted {
+    connect: Connect,
+    identity: Identity,
+    assigned_id: Option<ByteString>,
+}
+
+/// Reads and vets CONNECT. Refusals are answered here (CONNACK with a reason)
+/// and give `None`.
+async fn handshake<S>(
+    inner: &Inner,
+    rd: &mut ReadHalf<S>,
+    wr: &mut WriteHalf<S>,
+    buf: &mut BytesMut,
+    peer: SocketAddr,
+    transport: Transport,
+) -> Option<Accepted>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let max = inner.config.max_packet_size as usize;
+    let connect = loop {
+        match decode(buf, None, max) {
+            Ok(Some(Packet::Connect(c))) => break *c,
+            Ok(Some(other)) => {
+                // The decoder refuses anything but CONNECT first; stay safe anyway.
+                inner.stats.protocol_error();
+                tracing::debug!(%peer, packet = other.name(), "first packet is not CONNECT");
+                return None;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                inner.stats.protocol_error();
+                tracing::debug!(%peer, error = %e, "bad CONNECT");
+                if e.is_unsupported_protocol() {
+                    // [MQTT-3.1.2-2]: answer 0x01 (3.1.1 form, which any level understands), then close.
+                    let _ = refuse(
+                        wr,
+                        Protocol::V311,
+                        ReasonCode::UnsupportedProtocolVersion,
+                        None,
+                    )
+                    .await;
+                } else if matches!(e, DecodeError::PacketTooLarge { .. }) {
+                    inner.stats.limit(Limit::PacketTooLarge);
+                }
+                return None;
+            }
+        }
+        buf.reserve(READ_CHUNK);
+        match rd.read_buf(buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => inner.stats.bytes_in(n),
+        }
+    };
+    let protocol = connect.protocol;
+    let config = &inner.config;
+
+    let mut assigned_id = None;
+    if connect.client_id.is_empty() {
+        if protocol == Protocol::V311 && !connect.clean_start {
+            // [MQTT-3.1.3-8]: an empty client id needs Clean Session 1 in 3.1.1.
+            let _ = refuse(wr, protocol, ReasonCode::ClientIdentifierNotValid, None).await;
+            return None;
+        }
+        assigned_id = Some(ByteString::from(format!(
+            "agora-{:x}-{:x}",
+            inner.started_unix_nanos(),
+            inner.next_conn_id()
+        )));
+    }
+    if connect.properties.authentication_method.is_some() {
+        // Enhanced authentication (AUTH exchanges) is not offered.
+        let _ = refuse(
+            wr,
+            protocol,
+            ReasonCode::BadAuthenticationMethod,
+            Some("enhanced authentication is not supported"),
+        )
+        .await;
+        return None;
+    }
+    if let Some(w) = &connect.will {
+        if w.qos > config.maximum_qos {
+            inner.stats.limit(Limit::QosOrRetain);
+            let _ = refuse(
+                wr,
+                protocol,
+                ReasonCode::QoSNotSupported,
+                Some("will QoS above the maximum QoS"),
+            )
+            .await;
+            return None;
+        }
+        if w.retain && !config.retain_available {
+            inner.stats.limit(Limit::QosOrRetain);
+            let _ = refuse(
+                wr,
+                protocol,
+                ReasonCode::RetainNotSupported,
+                Some("retained messages are not available"),
+            )
+            .await;
+            return None;
+        }
+        if topic_too_big(config, &w.topic) {
+            inner.stats.limit(Limit::Topic);
+            let _ = refuse(
+                wr,
+                protocol,
+                ReasonCode::TopicNameInvalid,
+                Some("will topic too long or too deep"),
+            )
+            .await;
+            return None;
+        }
+    }
+
+    let client_id = assigned_id
+        .clone()
+        .unwrap_or_else(|| connect.client_id.clone());
+    let request = ConnectRequest {
+        client_id,
+        username: connect.username.clone(),
+        password: connect.password.clone(),
+        peer,
+        transport,
+        protocol,
+    };
+    let identity = match inner.auth.authenticate(request).await {
+        Ok(identity) => identity,
+        Err(refusal) => {
+            inner.stats.auth_failure();
+            tracing::info!(%peer, user = ?connect.username, reason = %refusal, "CONNECT refused");
+            let reason = if refusal.reason.is_success() {
+                ReasonCode::NotAuthorized
+            } else {
+                refusal.reason
+            };
+            let _ = refuse(wr, protocol, reason, Some(&refusal.message)).await;
+            return None;
+        }
+    };
+    if let Some(w) = &connect.will {
+        let is_sys = is_sys_topic(&w.topic);
+        let denied = if is_sys {
+            Err(ReasonCode::NotAuthorized)
+        } else {
+            inner
+                .auth
+                .authorize_publish(&identity, &w.topic, w.qos, w.retain)
+        };
+        if let Err(code) = denied {
+            inner.stats.auth_failure();
+            inner.stats.publish_denied();
+            tracing::info!(%peer, user = %identity.username, topic = %w.topic, "will refused");
+            let code = if code.is_success() {
+                ReasonCode::NotAuthorized
+            } else {
+                code
+            };
+            let _ = refuse(
+                wr,
+                protocol,
+                code,
+                Some("not authorized to publish the will"),
+            )
+            .await;
+            return None;
+        }
+    }
+    Some(Accepted {
+        connect,
+        identity,
+        assigned_id,
+    })
+}
+
+/// Writes a refusing CONNACK and flushes it.
+async fn refuse<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    protocol: Protocol,
+    reason: ReasonCode,
+    why: Option<&str>,
+) -> std::io::Result<()> {
+    let mut properties = Properties::default();
+    if protocol == Protocol::V5 {
+        properties.reason_string = why.map(ByteString::from);
+    }
+    let ack = Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason,
+        properties,
+    });
+    let mut out = BytesMut::new();
+    if let Err(e) = encode(&ack, protocol, &mut out) {
+        tracing::error!(error = %e, "cannot encode CONNACK");
+        return Ok(());
+    }
+    wr.write_all(&out).await?;
+    wr.flush().await?;
+    wr.shutdown().await
+}
+
+/// Retain Handling: 0 always sends retained messages, 1 only for a new
+/// subscription, 2 never (MQTT 5 §3.8.3.1).
+fn sends_retained(handling: RetainHandling, existed: bool) -> bool {
+    match handling {
+        RetainHandling::SendAtSubscribe => true,
+        RetainHandling::SendIfNew => !existed,
+        RetainHandling::DoNotSend => false,
+    }
+}
+
+/// `$SYS` topics are the broker's own: no client may publish there.
+fn is_sys_topic(topic: &str) -> bool {
+    topic == "$SYS" || topic.starts_with("$SYS/")
+}
+
+fn topic_too_big(config: &crate::BrokerConfig, topic: &str) -> bool {
+    topic.len() > config.max_topic_len || topic.split('/').count() > config.max_topic_levels
+}
+
+/// Why the reader loop ended.
+enum Close {
+    /// The client sent DISCONNECT; `will` is true for reason 0x04.
+    Client { will: bool },
+    /// The peer went away (EOF, error, writer failed): the will is due.
+    Gone,
+    /// The broker closes: MQTT 5 clients get a DISCONNECT with this reason.
+    Server {
+        reason: ReasonCode,
+        why: String,
+        will: bool,
+        /// The session ended with the close (Clean Start take-over).
+        session_ended: bool,
+    },
+}
+
+impl Close {
+    fn server(reason: ReasonCode, why: impl Into<String>) -> Close {
+        Close::Server {
+            reason,
+            why: why.into(),
+            will: true,
+            session_ended: false,
+        }
+    }
+}
+
+/// The state of an accepted connection, as the reader sees it.
+struct Conn {
+    inner: Arc<Inner>,
+    session: Arc<Session>,
+    conn_id: u64,
+    protocol: Protocol,
+    identity: Identity,
+    peer: SocketAddr,
+    tx: mpsc::Sender<Outbound>,
+    /// Inbound topic aliases (MQTT 5).
+    aliases: HashMap<u16, ByteString>,
+    will: Option<Will>,
+    /// Session Expiry Interval asked for at CONNECT (capped), for the DISCONNECT rule [MQTT-3.14.2-2].
+    connect_expiry: u32,
+}
+
+/// Attaches the accepted connection to its session and runs it to the end.
+async fn run<S>(
+    inner: Arc<Inner>,
+    a: Accepted,
+    mut rd: ReadHalf<S>,
+    wr: WriteHalf<S>,
+    mut buf: BytesMut,
+    peer: SocketAddr,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = &inner.config;
+    let c = a.connect;
+    let protocol = c.protocol;
+    let v5 = protocol == Protocol::V5;
+    let client_id = a.assigned_id.clone().unwrap_or_else(|| c.client_id.clone());
+    let cap = config.max_session_expiry_secs();
+    let expiry = if v5 {
+        c.properties.session_expiry_interval.unwrap_or(0).min(cap)
+    } else if c.clean_start {
+        0
+    } else {
+        cap
+    };
+    let window = if v5 {
+        usize::from(
+            c.properties
+                .receive_maximum
+                .unwrap_or(u16::MAX)
+                .min(config.max_inflight),
+        )
+    } else {
+        usize::from(config.max_inflight)
+    };
+    let keep_alive = match (v5, config.server_keep_alive) {
+        (true, Some(k)) => k,
+        _ => c.keep_alive,
+    };
+
+    let mut props = Properties::default();
+    if v5 {
+        if c.properties.session_expiry_interval.unwrap_or(0) != expiry {
+            props.session_expiry_interval = Some(expiry);
+        }
+        if config.max_inflight < u16::MAX {
+            props.receive_maximum = Some(config.max_inflight);
+        }
+        props.maximum_packet_size = Some(config.max_packet_size);
+        props.topic_alias_maximum = Some(config.topic_alias_maximum).filter(|m| *m > 0);
+        if !config.retain_available {
+            props.retain_available = Some(0);
+        }
+        if config.maximum_qos < QoS::ExactlyOnce {
+            props.maximum_qos = Some(config.maximum_qos as u8);
+        }
+        if !config.shared_subscriptions {
+            props.shared_subscription_available = Some(0);
+        }
+        props.assigned_client_identifier = a.assigned_id.clone();
+        if config.server_keep_alive.is_some() {
+            props.server_keep_alive = Some(keep_alive);
+        }
+    }
+
+    let (tx, rx) = mpsc::channel(config.outbound_queue);
+    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
+    let conn_id = inner.next_conn_id();
+    let identity = a.identity;
+    let key = (Arc::clone(&identity.username), client_id.clone());
+
+    // Attach under the registry's write lock: no publish can reach the new
+    // link before the CONNACK is first in its queue.
+    let (session, discarded, resends) = {
+        let mut registry = inner.registry.write();
+        let existing = registry.get(&key).cloned();
+        let resumable = existing.filter(|s| !c.clean_start && !s.state.lock().ended);
+        let (session, discarded, present) = match resumable {
+            Some(s) => (s, None, true),
+            None => {
+                let s = Arc::new(Session::new(
+                    inner.next_session_id(),
+                    identity.clone(),
+                    client_id.clone(),
+                ));
+                let old = registry.insert(Arc::clone(&s));
+                (s, old, false)
+            }
+        };
+        let ack = ConnAck {
+            session_present: present,
+            reason: ReasonCode::Success,
+            properties: props,
+        };
+        // The queue is new and at least 16 long, so this cannot fail.
+        let _ = tx.try_send(Outbound::Packet(Box::new(Packet::ConnAck(ack))));
+        let mut state = session.state.lock();
+        if let Some(old) = state.link.take() {
+            let _ = old.ctl.send(Command::Close {
+                reason: ReasonCode::SessionTakenOver,
+                why: "session taken over by a new connection".into(),
+                session_ended: false,
+            });
+        }
+        state.identity = identity.clone();
+        state.expiry_secs = expiry;
+        state.generation += 1;
+        // A reconnect before the will delay ends cancels the will (MQTT 5 §3.1.3.2.2).
+        state.pending_will = None;
+        state.link = Some(Link {
+            conn_id,
+            tx: tx.clone(),
+            ctl: ctl_tx,
+            protocol,
+            window,
+            max_packet: if v5 {
+                c.properties.maximum_packet_size.map(|m| m as usize)
+            } else {
+                None
+            },
+        });
+        let resends = state.resends(&inner.ctx());
+        drop(state);
+        (session, discarded, resends)
+    };
+    if let Some(old) = discarded {
+        // A Clean Start replaced this session: its connection (if any) is
+        // told, and its subscriptions leave the trie.
+        let link = old.state.lock().link.take();
+        if let Some(link) = link {
+            let _ = link.ctl.send(Command::Close {
+                reason: ReasonCode::SessionTakenOver,
+                why: "session taken over by a new connection".into(),
+                session_ended: true,
+            });
+        }
+        inner.end_session(&old);
+    }
+    inner.stats.connected();
+    tracing::debug!(%peer, user = %identity.username, client = %client_id, ?protocol, "connected");
+
+    let writer_done = CancellationToken::new();
+    let writer = inner.tracker.spawn(crate::writer::run(
+        wr,
+        rx,
+        Arc::clone(&session),
+        protocol,
+        Arc::clone(&inner),
+        writer_done.clone(),
+    ));
+
+    let mut conn = Conn {
+        inner: Arc::clone(&inner),
+        session,
+        conn_id,
+        protocol,
+        identity,
+        peer,
+        tx,
+        aliases: HashMap::new(),
+        will: c.will,
+        connect_expiry: expiry,
+    };
+
+    let mut close = None;
+    for o in resends {
+        if conn.tx.send(o).await.is_err() {
+            close = Some(Close::Gone);
+            break;
+        }
+    }
+    conn.session.state.lock().pump(&inner.ctx());
+
+    let close = match close {
+        Some(c) => c,
+        None => {
+            conn.read_loop(&mut rd, &mut buf, &mut ctl_rx, keep_alive, &writer_done)
+                .await
+        }
+    };
+    conn.finish(close, writer).await;
+}
+
+impl Conn {
+    async fn read_loop<R: AsyncRead + Unpin>(
+        &mut self,
+        rd: &mut R,
+        buf: &mut BytesMut,
+        ctl: &mut mpsc::UnboundedReceiver<Command>,
+        keep_alive: u16,
+        writer_done: &CancellationToken,
+    ) -> Close {
+        let inner = Arc::clone(&self.inner);
+        let limit = (keep_alive > 0).then(|| {
+            Duration::from_secs(u64::from(keep_alive)).mul_f64(inner.config.keep_alive_factor)
+        });
+        let mut last_packet = Instant::now();
+        let far = Duration::from_secs(86_400 * 365);
+        let keep_alive_sleep = tokio::time::sleep(limit.unwrap_or(far));
+        tokio::pin!(keep_alive_sleep);
+        let expires_in = self.identity.expires_at.map(|at| {
+            at.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        });
+        let expiry_sleep = tokio::time::sleep(expires_in.unwrap_or(far));
+        tokio::pin!(expiry_sleep);
+        let max = inner.config.max_packet_size as usize;
+        loop {
+            loop {
+                match decode(buf, Some(self.protocol), max) {
+                    Ok(Some(packet)) => {
+                        last_packet = Instant::now();
+                        if let Some(close) = self.handle(packet).await {
+                            return close;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        if matches!(e, DecodeError::PacketTooLarge { .. }) {
+                            inner.stats.limit(Limit::PacketTooLarge);
+                        } else {
+                            inner.stats.protocol_error();
+                        }
+                        tracing::debug!(peer = %self.peer, error = %e, "bad packet; closing");
+                        return Close::server(e.reason_code(), e.to_string());
+                    }
+                }
+            }
+            buf.reserve(READ_CHUNK);
+            tokio::select! {
+                biased;
+                () = inner.shutdown.cancelled() => {
+                    return Close::Server {
+                        reason: ReasonCode::ServerShuttingDown,
+                        why: "server shutting down".into(),
+                        will: false,
+                        session_ended: false,
+                    };
+                }
+                cmd = ctl.recv() => {
+                    let Some(Command::Close { reason, why, session_ended }) = cmd else {
+                        // Every sender is gone: the link was replaced without a word.
+                        return Close::server(ReasonCode::SessionTakenOver, "session taken over");
+                    };
+                    return Close::Server { reason, why, will: true, session_ended };
+                }
+                () = writer_done.cancelled() => return Close::Gone,
+                () = &mut keep_alive_sleep, if limit.is_some() => {
+                    let Some(limit) = limit else { continue };
+                    let due = last_packet + limit;
+                    if Instant::now() >= due {
+                        inner.stats.limit(Limit::KeepAlive);
+                        return Close::server(ReasonCode::KeepAliveTimeout, "keep alive timeout");
+                    }
+                    keep_alive_sleep.as_mut().reset(due.into());
+                }
+                () = &mut expiry_sleep, if expires_in.is_some() => {
+                    return Close::server(ReasonCode::MaximumConnectTime, "credentials expired: maximum connect time");
+                }
+                read = rd.read_buf(buf) => match read {
+                    Ok(0) | Err(_) => return Close::Gone,
+                    Ok(n) => inner.stats.bytes_in(n),
+                },
+            }
+        }
+    }
+
+    /// Queues a packet for the writer; `Some(Close::Gone)` if it has stopped.
+    async fn send(&self, packet: Packet) -> Option<Close> {
+        self.queue(Outbound::Packet(Box::new(packet))).await
+    }
+
+    /// Queues a property-less acknowledgement for the writer.
+    async fn ack(&self, kind: AckKind, packet_id: u16, reason: ReasonCode) -> Option<Close> {
+        self.queue(Outbound::Ack(kind, packet_id, reason)).await
+    }
+
+    async fn queue(&self, o: Outbound) -> Option<Close> {
+        match self.tx.send(o).await {
+            Ok(()) => None,
+            Err(_) => Some(Close::Gone),
+        }
+    }
+
+    /// Handles one packet; `Some` ends the connection.
+    async fn handle(&mut self, packet: Packet) -> Option<Close> {
+        match packet {
+            Packet::Publish(p) => self.on_publish(p).await,
+            Packet::PubAck(r) => {
+                self.session
+                    .state
+                    .lock()
+                    .on_puback(r.packet_id, &self.inner.ctx());
+                None
+            }
+            Packet::PubRec(r) => {
+                let outcome =
+                    self.session
+                        .state
+                        .lock()
+                        .on_pubrec(r.packet_id, r.reason, &self.inner.ctx());
+                match outcome {
+                    AckOutcome::None => None,
+                    AckOutcome::PubRel(id, reason) => self.ack(AckKind::Rel, id, reason).await,
+                }
+            }
+            Packet::PubRel(r) => {
+                let known = self.session.state.lock().inbound_qos2.remove(&r.packet_id);
+                let reason = if known || self.protocol == Protocol::V311 {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::PacketIdentifierNotFound
+                };
+                self.ack(AckKind::Comp, r.packet_id, reason).await
+            }
+            Packet::PubComp(r) => {
+                self.session
+                    .state
+                    .lock()
+                    .on_pubcomp(r.packet_id, &self.inner.ctx());
+                None
+            }
+            Packet::Subscribe(s) => self.on_subscribe(s).await,
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u).await,
+            Packet::PingReq => self.send(Packet::PingResp).await,
+            Packet::Disconnect(d) => self.on_disconnect(d),
+            Packet::Connect(_) => {
+                self.inner.stats.protocol_error();
+                Some(Close::server(
+                    ReasonCode::ProtocolError,
+                    "[MQTT-3.1.0-2] a second CONNECT is a protocol error",
+                ))
+            }
+            Packet::Auth(_) => {
+                self.inner.stats.protocol_error();
+                Some(Close::server(
+                    ReasonCode::ProtocolError,
+                    "AUTH without enhanced authentication",
+                ))
+            }
+            other => {
+                self.inner.stats.protocol_error();
+                Some(Close::server(
+                    ReasonCode::ProtocolError,
+                    format!("{} is not sent by clients", other.name()),
+                ))
+            }
+        }
+    }
+
+    fn on_disconnect(&mut self, d: Disconnect) -> Option<Close> {
+        if let Some(x) = d.properties.session_expiry_interval {
+            if self.connect_expiry == 0 && x != 0 {
+                // [MQTT-3.14.2-2]
+                self.inner.stats.protocol_error();
+                return Some(Close::server(
+                    ReasonCode::ProtocolError,
+                    "[MQTT-3.14.2-2] session expiry cannot be set on DISCONNECT when CONNECT had 0",
+                ));
+            }
+            let cap = self.inner.config.max_session_expiry_secs();
+            self.session.state.lock().expiry_secs = x.min(cap);
+        }
+        Some(Close::Client {
+            will: d.reason == ReasonCode::DisconnectWithWill,
+        })
+    }
+
+    /// Answers a QoS 1/2 PUBLISH that goes nowhere with `code` (MQTT 5), or
+    /// acknowledges it plainly (3.1.1 has no negative acknowledgement).
+    async fn refuse_publish(&self, p: &Publish, code: ReasonCode, why: &str) -> Option<Close> {
+        let id = p.packet_id?;
+        let v5 = self.protocol == Protocol::V5;
+        let mut properties = Properties::default();
+        if v5 {
+            properties.reason_string = Some(ByteString::from(why));
+        }
+        let reason = if v5 { code } else { ReasonCode::Success };
+        let ack = PubResponse {
+            packet_id: id,
+            reason,
+            properties,
+        };
+        match p.qos {
+            QoS::AtMostOnce => None,
+            QoS::AtLeastOnce => self.send(Packet::PubAck(ack)).await,
+            QoS::ExactlyOnce => {
+                if !v5 {
+                    // 3.1.1: the flow continues with PUBREL → PUBCOMP.
+                    self.session.state.lock().inbound_qos2.insert(id);
+                }
+                self.send(Packet::PubRec(ack)).await
+            }
+        }
+    }
+
+    async fn on_publish(&mut self, mut p: Publish) -> Option<Close> {
+        let inner = Arc::clone(&self.inner);
+        let config = &inner.config;
+        inner.stats.message_in();
+        let v5 = self.protocol == Protocol::V5;
+
+        if v5 && let Some(alias) = p.properties.topic_alias.take() {
+            if alias == 0 || alias > config.topic_alias_maximum {
+                inner.stats.limit(Limit::TopicAlias);
+                return Some(Close::server(
+                    ReasonCode::TopicAliasInvalid,
+                    format!("topic alias {alias} is out of range"),
+                ));
+            }
+            if p.topic.is_empty() {
+                match self.aliases.get(&alias) {
+                    Some(t) => p.topic = t.clone(),
+                    None => {
+                        inner.stats.limit(Limit::TopicAlias);
+                        return Some(Close::server(
+                            ReasonCode::ProtocolError,
+                            format!("topic alias {alias} was never set"),
+                        ));
+                    }
+                }
+            } else {
+                self.aliases.insert(alias, p.topic.clone());
+            }
+        }
+        if p.qos > config.maximum_qos {
+            inner.stats.limit(Limit::QosOrRetain);
+            return Some(Close::server(
+                ReasonCode::QoSNotSupported,
+                "QoS above the maximum QoS",
+            ));
+        }
+        if p.retain && !config.retain_available {
+            inner.stats.limit(Limit::QosOrRetain);
+            return Some(Close::server(
+                ReasonCode::RetainNotSupported,
+                "retained messages are not available",
+            ));
+        }
+        if topic_too_big(config, &p.topic) {
+            inner.stats.limit(Limit::Topic);
+            return self
+                .refuse_publish(
+                    &p,
+                    ReasonCode::TopicNameInvalid,
+                    "topic too long or too deep",
+                )
+                .await;
+        }
+        if p.qos == QoS::ExactlyOnce
+            && let Some(id) = p.packet_id
+        {
+            let (duplicate, full) = {
+                let state = self.session.state.lock();
+                (
+                    state.inbound_qos2.contains(&id),
+                    state.inbound_qos2.len() >= usize::from(config.max_inflight),
+                )
+            };
+            if duplicate {
+                // A re-send of a message already routed: acknowledge, do not route again.
+                return self.ack(AckKind::Rec, id, ReasonCode::Success).await;
+            }
+            if full {
+                inner.stats.limit(Limit::ReceiveMaximum);
+                return Some(Close::server(
+                    ReasonCode::ReceiveMaximumExceeded,
+                    "receive maximum exceeded",
+                ));
+            }
+        }
+
+        let denied = if is_sys_topic(&p.topic) {
+            Err(ReasonCode::NotAuthorized)
+        } else {
+            inner
+                .auth
+                .authorize_publish(&self.identity, &p.topic, p.qos, p.retain)
+        };
+        if let Err(code) = denied {
+            inner.stats.publish_denied();
+            tracing::info!(peer = %self.peer, user = %self.identity.username, topic = %p.topic, "publish refused");
+            let code = if code.is_success() {
+                ReasonCode::NotAuthorized
+            } else {
+                code
+            };
+            if config.deny_publish == DenyPublish::Disconnect {
+                return Some(Close::server(
+                    code,
+                    format!("not authorized to publish to {}", p.topic),
+                ));
+            }
+            return self.refuse_publish(&p, code, "not authorized").await;
+        }
+
+        let mut properties = std::mem::take(&mut p.properties);
+        properties.subscription_identifiers.clear();
+        let expires_at = properties
+            .message_expiry_interval
+            .map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
+        let msg = Arc::new(crate::Message {
+            topic: p.topic,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            properties,
+            expires_at,
+            publisher: Some(self.session.id),
+        });
+        inner.publish(msg);
+        match (p.qos, p.packet_id) {
+            (QoS::AtLeastOnce, Some(id)) => self.ack(AckKind::Ack, id, ReasonCode::Success).await,
+            (QoS::ExactlyOnce, Some(id)) => {
+                self.session.state.lock().inbound_qos2.insert(id);
+                self.ack(AckKind::Rec, id, ReasonCode::Success).await
+            }
+            _ => None,
+        }
+    }
+
+    async fn on_subscribe(&mut self, s: Subscribe) -> Option<Close> {
+        let id = s.properties.subscription_identifiers.first().copied();
+        let mut reasons = Vec::with_capacity(s.filters.len());
+        let mut retained = Vec::new();
+        for (filter, options) in s.filters {
+            let reason = self.subscribe_one(&filter, options, id, &mut retained);
+            reasons.push(reason);
+        }
+        let ack = SubAck {
+            packet_id: s.packet_id,
+            reasons,
+            properties: Properties::default(),
+        };
+        if let Some(close) = self.send(Packet::SubAck(ack)).await {
+            return Some(close);
+        }
+        for (filter, granted) in retained {
+            self.inner
+                .send_retained(&self.session, &filter, granted, id);
+        }
+        None
+    }
+
+    /// Subscribes one filter; the SUBACK reason code for it.
+    fn subscribe_one(
+        &mut self,
+        filter: &ByteString,
+        options: SubscriptionOptions,
+        id: Option<u32>,
+        retained: &mut Vec<(ByteString, QoS)>,
+    ) -> ReasonCode {
+        let inner = &self.inner;
+        let config = &inner.config;
+        if validate_topic_filter(filter).is_err() {
+            return ReasonCode::TopicFilterInvalid;
+        }
+        let (shared, effective) = match split_shared(filter) {
+            Some((_, f)) => (true, f),
+            None => (false, &filter[..]),
+        };
+        if topic_too_big(config, effective) {
+            inner.stats.limit(Limit::Topic);
+            return ReasonCode::TopicFilterInvalid;
+        }
+        if shared && !config.shared_subscriptions {
+            inner.stats.limit(Limit::SharedSubscriptions);
+            return ReasonCode::SharedSubscriptionsNotSupported;
+        }
+        if let Err(code) = inner.auth.authorize_subscribe(&self.identity, effective) {
+            inner.stats.subscribe_denied();
+            tracing::info!(peer = %self.peer, user = %self.identity.username, %filter, "subscribe refused");
+            return if code.is_success() {
+                ReasonCode::NotAuthorized
+            } else {
+                code
+            };
+        }
+        let existed = {
+            let state = self.session.state.lock();
+            let existed = state.subscriptions.contains_key(filter);
+            if !existed && state.subscriptions.len() >= config.max_subscriptions {
+                drop(state);
+                inner.stats.limit(Limit::Subscriptions);
+                return ReasonCode::QuotaExceeded;
+            }
+            existed
+        };
+        let granted = options.qos.min(config.maximum_qos);
+        let sub = Subscription {
+            options: SubscriptionOptions {
+                qos: granted,
+                ..options
+            },
+            identifier: id,
+        };
+        inner.router.write().subscribe(self.session.id, filter, sub);
+        self.session
+            .state
+            .lock()
+            .subscriptions
+            .insert(filter.clone(), sub);
+        // Retained messages are not sent for shared subscriptions (MQTT 5 §4.8.2).
+        if !shared && config.retain_available && sends_retained(options.retain_handling, existed) {
+            retained.push((ByteString::from(effective), granted));
+        }
+        match granted {
+            QoS::AtMostOnce => ReasonCode::GrantedQoS0,
+            QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+            QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+        }
+    }
+
+    async fn on_unsubscribe(&mut self, u: Unsubscribe) -> Option<Close> {
+        let mut reasons = Vec::with_capacity(u.filters.len());
+        for filter in &u.filters {
+            let had = self
+                .session
+                .state
+                .lock()
+                .subscriptions
+                .remove(filter)
+                .is_some();
+            let removed = self
+                .inner
+                .router
+                .write()
+                .unsubscribe(self.session.id, filter);
+            reasons.push(if had || removed {
+                ReasonCode::Success
+            } else {
+                ReasonCode::NoSubscriptionExisted
+            });
+        }
+        let ack = UnsubAck {
+            packet_id: u.packet_id,
+            reasons,
+            properties: Properties::default(),
+        };
+        self.send(Packet::UnsubAck(ack)).await
+    }
+
+    /// Closes the connection: DISCONNECT (MQTT 5, server side), detach from the
+    /// session, wait for the writer to flush, then the will and the session's fate.
+    async fn finish(self, close: Close, writer: tokio::task::JoinHandle<()>) {
+        let inner = Arc::clone(&self.inner);
+        let flush = inner.config.close_flush_timeout;
+        let (publish_will, session_ended) = match &close {
+            Close::Client { will } => (*will, false),
+            Close::Gone => (true, false),
+            Close::Server {
+                will,
+                session_ended,
+                ..
+            } => (*will, *session_ended),
+        };
+        if let Close::Server { reason, why, .. } = &close {
+            tracing::debug!(peer = %self.peer, user = %self.identity.username, reason = ?reason, %why, "closing");
+            let d = Disconnect::with_reason(*reason, why.as_str());
+            let _ =
+                tokio::time::timeout(flush, self.tx.send(Outbound::Close(Some(Box::new(d))))).await;
+        } else {
+            let _ = self.tx.try_send(Outbound::Close(None));
+        }
+
+        let will = if publish_will { self.will } else { None };
+        let will_delay = will
+            .as_ref()
+            .and_then(|w| w.properties.will_delay_interval)
+            .filter(|d| *d > 0)
+            .map(|d| Duration::from_secs(u64::from(d)));
+
+        // Detach: only if the session is still ours (not taken over).
+        let detached = {
+            let mut state = self.session.state.lock();
+            if state
+                .link
+                .as_ref()
+                .is_some_and(|l| l.conn_id == self.conn_id)
+            {
+                state.link = None;
+                state.generation += 1;
+                Some((state.generation, state.expiry_secs))
+            } else {
+                None
+            }
+        };
+        drop(self.tx);
+        match detached {
+            Some((_, 0)) => {
+                if let Some(w) = will {
+                    self.session.state.lock().pending_will = Some((self.identity.clone(), w));
+                }
+                inner.end_session(&self.session);
+            }
+            Some((generation, expiry)) => {
+                let delay = match (will, will_delay) {
+                    (Some(w), Some(delay)) => {
+                        self.session.state.lock().pending_will = Some((self.identity.clone(), w));
+                        Some(delay)
+                    }
+                    (Some(w), None) => {
+                        inner.publish_will(&self.identity, w);
+                        None
+                    }
+                    (None, _) => None,
+                };
+                will::after_disconnect(
+                    &inner,
+                    Arc::clone(&self.session),
+                    generation,
+                    delay,
+                    Duration::from_secs(u64::from(expiry)),
+                );
+            }
+            None => {
+                // Taken over: a delayed will is cancelled by the new connection
+                // unless the session ended with the take-over.
+                if let Some(w) = will
+                    && (session_ended || will_delay.is_none())
+                {
+                    inner.publish_will(&self.identity, w);
+                }
+            }
+        }
+
+        let abort = writer.abort_handle();
+        if tokio::time::timeout(flush, writer).await.is_err() {
+            // The client is not reading; do not let it hold the task.
+            abort.abort();
+        }
+        inner.stats.disconnected();
+        tracing::debug!(peer = %self.peer, user = %self.identity.username, client = %self.session.client_id, "disconnected");
+    }
+}

@@ -1,0 +1,791 @@
+//! One session's state and the outbound QoS machinery: subscriptions, the
+//! in-flight window, the offline/overflow queue and packet identifiers.
+//!
+//! A session outlives its connections (persistent sessions), so this state is
+//! not owned by the connection task: it sits behind a short `parking_lot`
+//! mutex that publishers lock for the time it takes to hand over one delivery,
+//! never across an `.await`. Whoever publishes does the delivery work itself
+//! (authorise, assign a packet id, reserve a slot in the connection's bounded
+//! outbound queue) and the connection's writer only encodes and writes.
+//!
+//! Policies, in one place:
+//! - QoS 0 to a connected session goes straight to the outbound queue; if that
+//!   queue is full it is dropped and counted ([`DropReason::OutboundQueueFull`]).
+//!   QoS 0 to an offline session is dropped and counted
+//!   ([`DropReason::OfflineQos0`]): MQTT allows queueing it, but a device
+//!   reconnecting after an hour wants the next reading, not a backlog of stale
+//!   ones that crowd out the QoS 1/2 messages the queue exists for.
+//! - QoS 1/2 is sent at once while the in-flight window (the client's Receive
+//!   Maximum, capped by `max_inflight`) has room and the outbound queue has a
+//!   free slot; otherwise it waits in the session queue, in order, up to
+//!   `max_queued_messages`, beyond which new messages are refused and counted
+//!   ([`DropReason::SessionQueueFull`]). Acknowledgements, the writer draining
+//!   its queue, and reconnects pump the queue.
+//! - Every hand-over to the connection re-checks `authorize_delivery` with the
+//!   kind of delivery it is (live, queued, retry), exactly once per send, so a
+//!   meter counts each delivery once and a revoked reader gets nothing more.
+//! - Expired messages (Message Expiry Interval) are dropped when met.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use agora_mqtt::{ByteString, Disconnect, Packet, Protocol, PubResponse, QoS, ReasonCode, Will};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::auth::{Authorizer, DeliveryKind, Identity};
+use crate::router::Subscription;
+use crate::stats::{DropReason, Stats};
+use crate::{Message, SessionId};
+
+/// One message on its way to one subscriber: the shared message plus what is
+/// particular to this delivery.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    /// The message, shared by every delivery of it.
+    pub(crate) msg: Arc<Message>,
+    /// QoS of this delivery: the lower of the message's and the subscription's.
+    pub(crate) qos: QoS,
+    /// RETAIN flag to send.
+    pub(crate) retain: bool,
+    /// Subscription identifiers of the matching subscriptions (MQTT 5).
+    pub(crate) identifiers: Vec<u32>,
+    /// Packet identifier, assigned when a QoS 1/2 delivery enters the window.
+    pub(crate) packet_id: Option<u16>,
+    /// DUP flag: set on re-sends.
+    pub(crate) dup: bool,
+}
+
+impl Delivery {
+    /// A delivery not yet in the window (no packet id, not a re-send).
+    pub(crate) fn new(
+        msg: Arc<Message>,
+        qos: QoS,
+        retain: bool,
+        identifiers: Vec<u32>,
+    ) -> Delivery {
+        Delivery {
+            msg,
+            qos,
+            retain,
+            identifiers,
+            packet_id: None,
+            dup: false,
+        }
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        self.msg.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// What a connection's writer is asked to send.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// An application message.
+    Publish(Delivery),
+    /// A PUBACK, PUBREC, PUBREL or PUBCOMP without properties: the common
+    /// acknowledgements, kept small so the queue's slots stay small.
+    Ack(AckKind, u16, ReasonCode),
+    /// Any other packet (CONNACK, SUBACK, PINGRESP, acknowledgements with a
+    /// reason string, …). Boxed: properties make a packet hundreds of bytes.
+    Packet(Box<Packet>),
+    /// Send this DISCONNECT (if any), flush, close the connection and stop.
+    Close(Option<Box<Disconnect>>),
+}
+
+/// Which acknowledgement an [`Outbound::Ack`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AckKind {
+    /// QoS 1 acknowledgement.
+    Ack,
+    /// QoS 2, first acknowledgement.
+    Rec,
+    /// QoS 2, release.
+    Rel,
+    /// QoS 2, completion.
+    Comp,
+}
+
+impl AckKind {
+    /// The packet to encode.
+    pub(crate) fn packet(self, packet_id: u16, reason: ReasonCode) -> Packet {
+        let r = PubResponse {
+            packet_id,
+            reason,
+            properties: Default::default(),
+        };
+        match self {
+            AckKind::Ack => Packet::PubAck(r),
+            AckKind::Rec => Packet::PubRec(r),
+            AckKind::Rel => Packet::PubRel(r),
+            AckKind::Comp => Packet::PubComp(r),
+        }
+    }
+}
+
+/// What a connection's reader is told by others (take-over, control, shutdown).
+#[derive(Debug, Clone)]
+pub(crate) enum Command {
+    /// Close the connection with this reason (MQTT 5 DISCONNECT carries it).
+    Close {
+        /// Reason code for the DISCONNECT.
+        reason: ReasonCode,
+        /// Reason string for the DISCONNECT.
+        why: String,
+        /// True when the session the connection served has ended (taken over
+        /// with Clean Start, or discarded): the will is then due at once.
+        session_ended: bool,
+    },
+}
+
+/// The connection currently serving a session.
+#[derive(Debug)]
+pub(crate) struct Link {
+    /// Broker-wide unique connection number; tells a stale connection from the current one.
+    pub(crate) conn_id: u64,
+    /// The connection's bounded outbound queue.
+    pub(crate) tx: mpsc::Sender<Outbound>,
+    /// Commands to the connection's reader.
+    pub(crate) ctl: mpsc::UnboundedSender<Command>,
+    /// Protocol level of the connection.
+    pub(crate) protocol: Protocol,
+    /// In-flight window: the client's Receive Maximum capped by `max_inflight`.
+    pub(crate) window: usize,
+    /// The client's Maximum Packet Size, if it set one.
+    pub(crate) max_packet: Option<usize>,
+}
+
+/// Where an outbound QoS 1/2 message is in its flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    Sent,
+    /// QoS 2: PUBREC received, PUBREL sent; waiting for PUBCOMP.
+    Released,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    delivery: Delivery,
+    stage: Stage,
+    /// Order of entry into the window, for re-sending in order.
+    seq: u64,
+}
+
+/// What the broker needs while it hands a delivery over.
+pub(crate) struct Ctx<'a> {
+    pub(crate) auth: &'a dyn Authorizer,
+    pub(crate) stats: &'a Stats,
+    pub(crate) max_queued: usize,
+    /// Computes the encoded size of a PUBLISH for the client's Maximum Packet Size check.
+    pub(crate) publish_len: fn(&Delivery, Protocol) -> usize,
+}
+
+/// Outcome of handing one QoS 1/2 delivery to the connection.
+enum Send {
+    /// Sent (or deliberately dropped: denied, too large).
+    Done,
+    /// The outbound queue is full: give it back to the session queue.
+    Blocked(Delivery),
+}
+
+/// Result of an acknowledgement from the client.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AckOutcome {
+    /// Nothing to send back.
+    None,
+    /// Send a PUBREL for this id with this reason (QoS 2, after PUBREC).
+    PubRel(u16, ReasonCode),
+}
+
+/// The mutable state of a session.
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    /// Who the session belongs to; refreshed at each connect.
+    pub(crate) identity: Identity,
+    /// The connection serving it, if connected.
+    pub(crate) link: Option<Link>,
+    /// Subscriptions by filter as subscribed (`$share/…` included).
+    pub(crate) subscriptions: HashMap<ByteString, Subscription>,
+    /// Inbound QoS 2 packet ids received and routed, awaiting PUBREL.
+    pub(crate) inbound_qos2: HashSet<u16>,
+    /// Session Expiry Interval in seconds (capped), applied after a disconnect.
+    pub(crate) expiry_secs: u32,
+    /// Set when the session is discarded; late callers then leave it alone.
+    pub(crate) ended: bool,
+    /// Bumped on every attach and detach, so timers armed at a detach can tell
+    /// whether the session has been reconnected since.
+    pub(crate) generation: u64,
+    /// A will waiting for its Will Delay Interval, with the identity to
+    /// re-authorise it: published when the delay ends or the session ends,
+    /// dropped if the session reconnects first (MQTT 5 §3.1.3.2.2).
+    pub(crate) pending_will: Option<(Identity, Will)>,
+    inflight: HashMap<u16, InFlight>,
+    queue: VecDeque<Delivery>,
+    next_id: u16,
+    seq: u64,
+}
+
+/// A session: its identity key and its state.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// Broker-wide unique id, used by the router.
+    pub(crate) id: SessionId,
+    /// User name part of the key.
+    pub(crate) username: Arc<str>,
+    /// Client identifier part of the key.
+    pub(crate) client_id: ByteString,
+    /// The state, locked briefly.
+    pub(crate) state: Mutex<SessionState>,
+}
+
+impl Session {
+    pub(crate) fn new(id: SessionId, identity: Identity, client_id: ByteString) -> Session {
+        Session {
+            id,
+            username: Arc::clone(&identity.username),
+            client_id,
+            state: Mutex::new(SessionState::new(identity)),
+        }
+    }
+}
+
+impl SessionState {
+    pub(crate) fn new(identity: Identity) -> SessionState {
+        SessionState {
+            identity,
+            link: None,
+            subscriptions: HashMap::new(),
+            inbound_qos2: HashSet::new(),
+            expiry_secs: 0,
+            ended: false,
+            generation: 0,
+            pending_will: None,
+            inflight: HashMap::new(),
+            queue: VecDeque::new(),
+            next_id: 0,
+            seq: 0,
+        }
+    }
+
+    /// Messages waiting in the session queue.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// QoS 1/2 messages sent and not yet fully acknowledged.
+    pub(crate) fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Hands one delivery (packet id not yet assigned) to the session.
+    pub(crate) fn offer(&mut self, d: Delivery, kind: DeliveryKind, ctx: &Ctx<'_>) {
+        if self.ended {
+            return;
+        }
+        if d.expired(Instant::now()) {
+            ctx.stats.dropped(DropReason::Expired);
+            return;
+        }
+        let Some(link) = &self.link else {
+            if d.qos == QoS::AtMostOnce {
+                ctx.stats.dropped(DropReason::OfflineQos0);
+            } else {
+                self.enqueue(d, ctx);
+            }
+            return;
+        };
+        if d.qos == QoS::AtMostOnce {
+            let Ok(permit) = link.tx.try_reserve() else {
+                // Full, or closed because the connection is going away: either
+                // way a QoS 0 message is not kept.
+                ctx.stats.dropped(DropReason::OutboundQueueFull);
+                return;
+            };
+            if !allowed(&self.identity, &d, kind, ctx) {
+                return;
+            }
+            if too_large(link, &d, ctx) {
+                return;
+            }
+            permit.send(Outbound::Publish(d));
+            return;
+        }
+        if !self.queue.is_empty() || self.inflight.len() >= link.window {
+            self.enqueue(d, ctx);
+            return;
+        }
+        if let Send::Blocked(d) = self.send_new(d, kind, ctx) {
+            self.queue.push_front(d);
+        }
+    }
+
+    /// Moves queued messages into the window while it and the outbound queue
+    /// have room. Called after acknowledgements, when the writer has drained
+    /// its queue, and after a reconnect.
+    pub(crate) fn pump(&mut self, ctx: &Ctx<'_>) {
+        let Some(link) = &self.link else { return };
+        let window = link.window;
+        let now = Instant::now();
+        while self.inflight.len() < window {
+            let Some(d) = self.queue.pop_front() else {
+                break;
+            };
+            if d.expired(now) {
+                ctx.stats.dropped(DropReason::Expired);
+                continue;
+            }
+            if let Send::Blocked(d) = self.send_new(d, DeliveryKind::Queued, ctx) {
+                self.queue.push_front(d);
+                break;
+            }
+        }
+    }
+
+    /// Whether the writer should call [`pump`](SessionState::pump) after a batch.
+    pub(crate) fn has_backlog(&self) -> bool {
+        !self.queue.is_empty()
+            && self
+                .link
+                .as_ref()
+                .is_some_and(|l| self.inflight.len() < l.window)
+    }
+
+    fn enqueue(&mut self, d: Delivery, ctx: &Ctx<'_>) {
+        if self.queue.len() >= ctx.max_queued {
+            ctx.stats.dropped(DropReason::SessionQueueFull);
+            return;
+        }
+        self.queue.push_back(d);
+    }
+
+    /// Authorises, assigns a packet id and hands a QoS 1/2 delivery to the
+    /// connection. The caller has checked that the window has room.
+    fn send_new(&mut self, mut d: Delivery, kind: DeliveryKind, ctx: &Ctx<'_>) -> Send {
+        let Some(link) = &self.link else {
+            return Send::Blocked(d);
+        };
+        let permit = match link.tx.try_reserve() {
+            Ok(permit) => Some(permit),
+            Err(mpsc::error::TrySendError::Full(())) => return Send::Blocked(d),
+            // The connection is closing: the message goes into the window as if
+            // sent and is re-sent (DUP) when the session next connects.
+            Err(mpsc::error::TrySendError::Closed(())) => None,
+        };
+        if !allowed(&self.identity, &d, kind, ctx) || too_large(link, &d, ctx) {
+            return Send::Done;
+        }
+        let id = alloc_id(&mut self.next_id, &self.inflight);
+        d.packet_id = Some(id);
+        self.seq += 1;
+        let entry = InFlight {
+            delivery: d.clone(),
+            stage: Stage::Sent,
+            seq: self.seq,
+        };
+        self.inflight.insert(id, entry);
+        if let Some(permit) = permit {
+            permit.send(Outbound::Publish(d));
+        }
+        Send::Done
+    }
+
+    /// PUBACK from the client.
+    pub(crate) fn on_puback(&mut self, id: u16, ctx: &Ctx<'_>) {
+        if let Some(e) = self.inflight.get(&id)
+            && e.delivery.qos == QoS::AtLeastOnce
+        {
+            self.inflight.remove(&id);
+            self.pump(ctx);
+        }
+    }
+
+    /// PUBREC from the client: answer with PUBREL, or end the flow on a failure code.
+    pub(crate) fn on_pubrec(&mut self, id: u16, reason: ReasonCode, ctx: &Ctx<'_>) -> AckOutcome {
+        match self.inflight.get_mut(&id) {
+            Some(e) if e.delivery.qos == QoS::ExactlyOnce => {
+                if !reason.is_success() {
+                    // MQTT 5 §4.3.3: a PUBREC with a reason code of 0x80 or
+                    // above ends the flow; the packet id is free again.
+                    self.inflight.remove(&id);
+                    self.pump(ctx);
+                    return AckOutcome::None;
+                }
+                e.stage = Stage::Released;
+                AckOutcome::PubRel(id, ReasonCode::Success)
+            }
+            _ => AckOutcome::PubRel(id, ReasonCode::PacketIdentifierNotFound),
+        }
+    }
+
+    /// PUBCOMP from the client.
+    pub(crate) fn on_pubcomp(&mut self, id: u16, ctx: &Ctx<'_>) {
+        if let Some(e) = self.inflight.get(&id)
+            && e.stage == Stage::Released
+        {
+            self.inflight.remove(&id);
+            self.pump(ctx);
+        }
+    }
+
+    /// What to re-send when the session reconnects: unacknowledged PUBLISHes
+    /// with DUP (re-authorised as [`DeliveryKind::Retry`]; a refused one is
+    /// dropped from the window) and PUBRELs, in their original order.
+    pub(crate) fn resends(&mut self, ctx: &Ctx<'_>) -> Vec<Outbound> {
+        let mut entries: Vec<(u64, u16)> =
+            self.inflight.iter().map(|(id, e)| (e.seq, *id)).collect();
+        entries.sort_unstable();
+        let now = Instant::now();
+        let mut out = Vec::with_capacity(entries.len());
+        for (_, id) in entries {
+            let Some(e) = self.inflight.get_mut(&id) else {
+                continue;
+            };
+            match e.stage {
+                Stage::Released => out.push(Outbound::Ack(AckKind::Rel, id, ReasonCode::Success)),
+                Stage::Sent => {
+                    let d = e.delivery.clone();
+                    let refused = d.expired(now) || {
+                        let ok = ctx.auth.authorize_delivery(
+                            &self.identity,
+                            &d.msg.topic,
+                            d.msg.payload.len(),
+                            DeliveryKind::Retry,
+                        );
+                        !ok
+                    };
+                    if refused {
+                        ctx.stats.dropped(if d.expired(now) {
+                            DropReason::Expired
+                        } else {
+                            DropReason::DeliveryDenied
+                        });
+                        self.inflight.remove(&id);
+                        continue;
+                    }
+                    out.push(Outbound::Publish(Delivery { dup: true, ..d }));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Asks the authoriser whether this delivery may go out now, counting a refusal.
+fn allowed(who: &Identity, d: &Delivery, kind: DeliveryKind, ctx: &Ctx<'_>) -> bool {
+    let ok = ctx
+        .auth
+        .authorize_delivery(who, &d.msg.topic, d.msg.payload.len(), kind);
+    if !ok {
+        ctx.stats.dropped(DropReason::DeliveryDenied);
+    }
+    ok
+}
+
+/// A packet identifier not in use by an outbound flow. The window is at most
+/// 65,535 wide, so one is always free when the caller has room.
+fn alloc_id(next: &mut u16, inflight: &HashMap<u16, InFlight>) -> u16 {
+    loop {
+        *next = next.wrapping_add(1);
+        if *next == 0 {
+            *next = 1;
+        }
+        if !inflight.contains_key(next) {
+            return *next;
+        }
+    }
+}
+
+fn too_large(link: &Link, d: &Delivery, ctx: &Ctx<'_>) -> bool {
+    let Some(max) = link.max_packet else {
+        return false;
+    };
+    if (ctx.publish_len)(d, link.protocol) > max {
+        // [MQTT-3.1.2-25]: a packet the client cannot take is not sent, and
+        // the flow is treated as complete.
+        ctx.stats.dropped(DropReason::PacketTooLarge);
+        return true;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use agora_mqtt::Properties;
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::auth::{AuthFuture, ConnectRequest};
+
+    struct Rule(fn(&str) -> bool);
+
+    impl Authorizer for Rule {
+        fn authenticate(&self, _req: ConnectRequest) -> AuthFuture<'_> {
+            Box::pin(async { Ok(Identity::new("t")) })
+        }
+        fn authorize_subscribe(&self, _: &Identity, _: &str) -> Result<(), ReasonCode> {
+            Ok(())
+        }
+        fn authorize_publish(
+            &self,
+            _: &Identity,
+            _: &str,
+            _: QoS,
+            _: bool,
+        ) -> Result<(), ReasonCode> {
+            Ok(())
+        }
+        fn authorize_delivery(&self, _: &Identity, topic: &str, _: usize, _: DeliveryKind) -> bool {
+            (self.0)(topic)
+        }
+    }
+
+    fn len_of(d: &Delivery, _: Protocol) -> usize {
+        d.msg.payload.len() + d.msg.topic.len() + 4
+    }
+
+    fn msg(topic: &'static str, qos: QoS) -> Arc<Message> {
+        Arc::new(Message {
+            topic: ByteString::from_static(topic),
+            payload: Bytes::from_static(b"payload"),
+            qos,
+            retain: false,
+            properties: Properties::default(),
+            expires_at: None,
+            publisher: None,
+        })
+    }
+
+    fn d(topic: &'static str, qos: QoS) -> Delivery {
+        Delivery::new(msg(topic, qos), qos, false, Vec::new())
+    }
+
+    struct Fixture {
+        auth: Rule,
+        stats: Stats,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            Fixture {
+                auth: Rule(|t| !t.starts_with("deny")),
+                stats: Stats::default(),
+            }
+        }
+        fn ctx(&self, max_queued: usize) -> Ctx<'_> {
+            Ctx {
+                auth: &self.auth,
+                stats: &self.stats,
+                max_queued,
+                publish_len: len_of,
+            }
+        }
+    }
+
+    fn connect(s: &mut SessionState, window: usize, queue: usize) -> mpsc::Receiver<Outbound> {
+        let (tx, rx) = mpsc::channel(queue);
+        let (ctl, _) = mpsc::unbounded_channel();
+        s.link = Some(Link {
+            conn_id: 1,
+            tx,
+            ctl,
+            protocol: Protocol::V5,
+            window,
+            max_packet: None,
+        });
+        rx
+    }
+
+    fn ids(rx: &mut mpsc::Receiver<Outbound>) -> Vec<(Option<u16>, bool)> {
+        let mut out = Vec::new();
+        while let Ok(o) = rx.try_recv() {
+            match o {
+                Outbound::Publish(d) => out.push((d.packet_id, d.dup)),
+                Outbound::Ack(AckKind::Rel, id, _) => out.push((Some(id), false)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn qos1_beyond_the_window_waits_and_each_puback_releases_one() {
+        let f = Fixture::new();
+        let ctx = f.ctx(100);
+        let mut s = SessionState::new(Identity::new("u"));
+        let mut rx = connect(&mut s, 2, 64);
+        for _ in 0..5 {
+            s.offer(d("a", QoS::AtLeastOnce), DeliveryKind::Live, &ctx);
+        }
+        assert_eq!(ids(&mut rx), vec![(Some(1), false), (Some(2), false)]);
+        assert_eq!((s.inflight(), s.queued()), (2, 3));
+        s.on_puback(1, &ctx);
+        assert_eq!(ids(&mut rx), vec![(Some(3), false)]);
+        s.on_puback(1, &ctx); // duplicate: ignored
+        assert!(ids(&mut rx).is_empty());
+        s.on_puback(2, &ctx);
+        s.on_puback(3, &ctx);
+        assert_eq!(ids(&mut rx), vec![(Some(4), false), (Some(5), false)]);
+    }
+
+    #[test]
+    fn qos0_is_dropped_and_counted_when_the_outbound_queue_is_full_or_offline() {
+        let f = Fixture::new();
+        let ctx = f.ctx(100);
+        let mut s = SessionState::new(Identity::new("u"));
+        let mut rx = connect(&mut s, 10, 2);
+        for _ in 0..3 {
+            s.offer(d("a", QoS::AtMostOnce), DeliveryKind::Live, &ctx);
+        }
+        assert_eq!(ids(&mut rx).len(), 2);
+        s.link = None;
+        s.offer(d("a", QoS::AtMostOnce), DeliveryKind::Live, &ctx);
+        let snap = f.stats.snapshot();
+        assert_eq!(snap.dropped(DropReason::OutboundQueueFull), 1);
+        assert_eq!(snap.dropped(DropReason::OfflineQos0), 1);
+        assert_eq!(s.queued(), 0);
+    }
+
+    #[test]
+    fn qos1_waits_when_the_outbound_queue_is_full_and_the_pump_sends_it_later() {
+        let f = Fixture::new();
+        let ctx = f.ctx(100);
+        let mut s = SessionState::new(Identity::new("u"));
+        let mut rx = connect(&mut s, 10, 2);
+        for _ in 0..4 {
+            s.offer(d("a", QoS::AtLeastOnce), DeliveryKind::Live, &ctx);
+        }
+        assert_eq!(ids(&mut rx).len(), 2);
+        assert!(s.has_backlog());
+        s.pump(&ctx);
+        assert_eq!(ids(&mut rx), vec![(Some(3), false), (Some(4), false)]);
+        assert!(!s.has_backlog());
+    }
+
+    #[test]
+    fn the_offline_queue_is_bounded_and_replayed_in_order_on_reconnect() {
+        let f = Fixture::new();
+        let ctx = f.ctx(3);
+        let mut s = SessionState::new(Identity::new("u"));
+        for _ in 0..5 {
+            s.offer(d("a", QoS::ExactlyOnce), DeliveryKind::Live, &ctx);
+        }
+        assert_eq!(s.queued(), 3);
+        assert_eq!(f.stats.snapshot().dropped(DropReason::SessionQueueFull), 2);
+        let mut rx = connect(&mut s, 10, 16);
+        assert!(s.resends(&ctx).is_empty());
+        s.pump(&ctx);
+        assert_eq!(
+            ids(&mut rx),
+            vec![(Some(1), false), (Some(2), false), (Some(3), false)]
+        );
+    }
+
+    #[test]
+    fn unacknowledged_messages_are_resent_with_dup_and_pubrel_after_pubrec() {
+        let f = Fixture::new();
+        let ctx = f.ctx(100);
+        let mut s = SessionState::new(Identity::new("u"));
+        let mut rx = connect(&mut s, 10, 16);
+        s.offer(d("a", QoS::ExactlyOnce), DeliveryKind::Live, &ctx);
+        s.offer(d("a", QoS::AtLeastOnce), DeliveryKind::Live, &ctx);
+        assert_eq!(ids(&mut rx).len(), 2);
+        assert_eq!(
+            s.on_pubrec(1, ReasonCode::Success, &ctx),
+            AckOutcome::PubRel(1, ReasonCode::Success)
+        );
+        s.link = None;
+        let resent: Vec<_> = s
+            .resends(&ctx)
+            .into_iter()
+            .map(|o| match o {
+                Outbound::Publish(d) => (d.packet_id, d.dup, "publish"),
+                Outbound::Ack(AckKind::Rel, id, _) => (Some(id), false, "pubrel"),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            resent,
+            vec![(Some(1), false, "pubrel"), (Some(2), true, "publish")]
+        );
+        s.on_pubcomp(1, &ctx);
+        s.on_puback(2, &ctx);
+        assert_eq!(s.inflight(), 0);
+    }
+
+    #[test]
+    fn a_pubrec_with_a_failure_code_ends_the_flow_and_an_unknown_one_gets_0x92() {
+        let f = Fixture::new();
+        let ctx = f.ctx(100);
+        let mut s = SessionState::new(Identity::new("u"));
+        let _rx = connect(&mut s, 10, 16);
+        s.offer(d("a", QoS::ExactlyOnce), DeliveryKind::Live, &ctx);
+        assert_eq!(
+            s.on_pubrec(1, ReasonCode::QuotaExceeded, &ctx),
+            AckOutcome::None
+        );
+        assert_eq!(s.inflight(), 0);
+        match s.on_pubrec(9, ReasonCode::Success, &ctx) {
+            AckOutcome::PubRel(_, reason) => {
+                assert_eq!(reason, ReasonCode::PacketIdentifierNotFound)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_send_rechecks_delivery_rights_including_retries() {
+        let f = Fixture::new();
+        let ctx = f.ctx(100);
+        let mut s = SessionState::new(Identity::new("u"));
+        let mut rx = connect(&mut s, 10, 16);
+        s.offer(d("deny/x", QoS::AtLeastOnce), DeliveryKind::Live, &ctx);
+        s.offer(d("deny/x", QoS::AtMostOnce), DeliveryKind::Live, &ctx);
+        assert!(ids(&mut rx).is_empty());
+        assert_eq!(s.inflight(), 0);
+        assert_eq!(f.stats.snapshot().dropped(DropReason::DeliveryDenied), 2);
+    }
+
+    #[test]
+    fn expired_messages_are_dropped_from_the_queue() {
+        let f = Fixture::new();
+        let ctx = f.ctx(100);
+        let mut s = SessionState::new(Identity::new("u"));
+        let mut m = (*msg("a", QoS::AtLeastOnce)).clone();
+        m.expires_at = Some(Instant::now() + Duration::from_millis(1));
+        s.offer(
+            Delivery::new(Arc::new(m), QoS::AtLeastOnce, false, vec![]),
+            DeliveryKind::Live,
+            &ctx,
+        );
+        assert_eq!(s.queued(), 1);
+        std::thread::sleep(Duration::from_millis(5));
+        let mut rx = connect(&mut s, 10, 16);
+        s.pump(&ctx);
+        assert!(ids(&mut rx).is_empty());
+        assert_eq!(f.stats.snapshot().dropped(DropReason::Expired), 1);
+    }
+
+    #[test]
+    fn packet_ids_skip_those_still_in_flight_and_never_use_zero() {
+        let f = Fixture::new();
+        let ctx = f.ctx(100);
+        let mut s = SessionState::new(Identity::new("u"));
+        let mut rx = connect(&mut s, 3, 16);
+        s.next_id = u16::MAX - 1;
+        for _ in 0..3 {
+            s.offer(d("a", QoS::AtLeastOnce), DeliveryKind::Live, &ctx);
+        }
+        assert_eq!(
+            ids(&mut rx),
+            vec![(Some(u16::MAX), false), (Some(1), false), (Some(2), false)]
+        );
+        s.on_puback(1, &ctx);
+        s.offer(d("a", QoS::AtLeastOnce), DeliveryKind::Live, &ctx);
+        assert_eq!(ids(&mut rx), vec![(Some(3), false)]);
+    }
+}
