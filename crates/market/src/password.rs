@@ -71,6 +71,28 @@ impl Password {
         Ok(Self(input.to_owned()))
     }
 
+    /// A random password for accounts made by tools (`agora admin create-user` without a
+    /// password, `--demo`): 20 characters of base64url from the OS CSPRNG (120 bits), which
+    /// passes [`Password::new`] for any account name.
+    ///
+    /// # Panics
+    /// Only if the operating system's random generator fails.
+    #[must_use]
+    pub fn generate() -> Self {
+        use base64::Engine as _;
+        loop {
+            let mut bytes = [0u8; 15];
+            #[allow(clippy::expect_used)]
+            aws_lc_rs::rand::fill(&mut bytes).expect("the operating system's CSPRNG failed");
+            let s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+            // A 120-bit random string is never common, but it could contain a short account
+            // name by chance; drawing again is cheaper than reasoning about it.
+            if !s.chars().all(|c| c == s.chars().next().unwrap_or(' ')) {
+                return Self(s);
+            }
+        }
+    }
+
     /// The password, for hashing.
     #[must_use]
     pub fn expose(&self) -> &str {
@@ -193,6 +215,15 @@ mod tests {
     #[test]
     fn over_long_passwords_are_refused() {
         assert!(Password::new(&"ab".repeat(600), &alice()).is_err());
+    }
+
+    #[test]
+    fn generated_passwords_are_long_random_and_valid() {
+        let a = Password::generate();
+        let b = Password::generate();
+        assert_eq!(a.expose().len(), 20);
+        assert_ne!(a.expose(), b.expose());
+        assert!(Password::new(a.expose(), &alice()).is_ok());
     }
 
     #[test]

@@ -301,18 +301,39 @@ impl Location {
     /// antimeridian the longitude range becomes the whole circle.
     #[must_use]
     pub fn bounding_box(self, km: f64) -> (f64, f64, f64, f64) {
-        let dlat = (km / EARTH_RADIUS_KM).to_degrees();
-        let min_lat = (self.lat - dlat).max(-90.0);
-        let max_lat = (self.lat + dlat).min(90.0);
-        let cos = self.lat.to_radians().cos();
-        if cos < 1e-6 || max_lat >= 90.0 || min_lat <= -90.0 {
-            return (min_lat, max_lat, -180.0, 180.0);
+        // J. Matuschek, "Finding points within a distance of a latitude/longitude": the
+        // longitude half-width is asin(sin r / cos φ), wider than r / cos φ away from the
+        // equator (proptest found the naive box too narrow).
+        let r = km / EARTH_RADIUS_KM;
+        let lat = self.lat.to_radians();
+        let (min_lat, max_lat) = (lat - r, lat + r);
+        let half_pi = std::f64::consts::FRAC_PI_2;
+        let full = |a: f64, b: f64| {
+            (
+                a.max(-half_pi).to_degrees(),
+                b.min(half_pi).to_degrees(),
+                -180.0,
+                180.0,
+            )
+        };
+        if min_lat <= -half_pi || max_lat >= half_pi {
+            return full(min_lat, max_lat); // a pole lies inside the circle
         }
-        let dlon = (km / (EARTH_RADIUS_KM * cos)).to_degrees();
-        if self.lon - dlon < -180.0 || self.lon + dlon > 180.0 || dlon >= 180.0 {
-            return (min_lat, max_lat, -180.0, 180.0);
+        let ratio = r.sin() / lat.cos();
+        if ratio.is_nan() || ratio >= 1.0 {
+            return full(min_lat, max_lat);
         }
-        (min_lat, max_lat, self.lon - dlon, self.lon + dlon)
+        let dlon = ratio.asin().to_degrees();
+        if self.lon - dlon < -180.0 || self.lon + dlon > 180.0 {
+            // Crossing the antimeridian: one wide box is simpler than two narrow ones.
+            return full(min_lat, max_lat);
+        }
+        (
+            min_lat.to_degrees(),
+            max_lat.to_degrees(),
+            self.lon - dlon,
+            self.lon + dlon,
+        )
     }
 }
 
@@ -659,6 +680,30 @@ mod tests {
         let mut d = details();
         d.schema = Some(serde_json::json!({"type": "object"}));
         assert!(d.validate().is_ok());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn accepted_locations_are_in_range_and_distances_are_sane(
+            lat1 in -100.0f64..100.0, lon1 in -200.0f64..200.0, lat2 in -90.0f64..=90.0, lon2 in -180.0f64..=180.0,
+        ) {
+            let Ok(a) = Location::new(lat1, lon1) else {
+                proptest::prop_assert!(!(-90.0..=90.0).contains(&lat1) || !(-180.0..=180.0).contains(&lon1));
+                return Ok(());
+            };
+            let b = Location::new(lat2, lon2).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let d = a.distance_km(b);
+            proptest::prop_assert!((0.0..=20_016.0).contains(&d), "{d}");
+            proptest::prop_assert!((d - b.distance_km(a)).abs() < 1e-6);
+            let (min_lat, max_lat, min_lon, max_lon) = a.bounding_box(d + 1.0);
+            proptest::prop_assert!(b.lat() >= min_lat && b.lat() <= max_lat && b.lon() >= min_lon && b.lon() <= max_lon,
+                "the pre-filter box must contain every point within the radius");
+        }
+
+        #[test]
+        fn prices_accept_exactly_one_cent_to_the_maximum(c in proptest::num::i64::ANY) {
+            proptest::prop_assert_eq!(Price::from_cents(c).is_ok(), (1..=Price::MAX_CENTS).contains(&c));
+        }
     }
 
     #[test]

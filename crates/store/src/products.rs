@@ -141,6 +141,9 @@ pub struct ProductQuery {
     pub sort: ProductSort,
 }
 
+/// Longest search text.
+const Q_MAX: usize = 200;
+
 /// Most candidate rows a distance search looks at; a bound on its memory.
 const NEAR_CANDIDATES: i64 = 5000;
 
@@ -466,6 +469,17 @@ impl Store {
             return Err(agora_market::ValidationError::new(
                 "near",
                 "radius must be more than 0 and at most 20037.5 km",
+            )
+            .into());
+        }
+        if query
+            .q
+            .as_deref()
+            .is_some_and(|q| q.chars().count() > Q_MAX)
+        {
+            return Err(agora_market::ValidationError::new(
+                "q",
+                format!("must be at most {Q_MAX} characters"),
             )
             .into());
         }
