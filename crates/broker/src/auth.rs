@@ -191,6 +191,11 @@ pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Identity, Refusal>>
 /// [`authenticate`](Authorizer::authenticate) may wait; the three `authorize_*`
 /// methods are synchronous, run on the broker's hot path for every packet, and
 /// must answer from memory without I/O or blocking.
+///
+/// The `authorize_*` methods run while the broker holds its session table's
+/// read lock: they must not call [`BrokerControl`](crate::BrokerControl)
+/// themselves (hand such work to a task instead), or a concurrent CONNECT
+/// waiting for the write lock could deadlock them.
 pub trait Authorizer: Send + Sync + 'static {
     /// Called once per CONNECT, before CONNACK, with the client's credentials.
     ///

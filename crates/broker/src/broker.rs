@@ -260,12 +260,18 @@ impl Inner {
             self.retained.lock().set(Arc::clone(&msg));
         }
         let mut routes = ROUTES.with(Cell::take);
+        // Lock order: registry, then router or a session's state; nothing
+        // takes the registry while holding either.
+        let registry = self.registry.read();
         self.router
             .read()
-            .route_from(&msg.topic, msg.publisher, &mut routes);
+            .route_preferring(&msg.topic, msg.publisher, &mut routes, |id| {
+                registry
+                    .by_id(id)
+                    .is_some_and(|s| s.connected.load(Ordering::Relaxed))
+            });
         if !routes.is_empty() {
             let ctx = self.ctx();
-            let registry = self.registry.read();
             for route in routes.drain(..) {
                 let Some(session) = registry.by_id(route.session) else {
                     continue;
@@ -342,6 +348,7 @@ impl Inner {
             let mut state = session.state.lock();
             state.ended = true;
             state.link = None;
+            session.connected.store(false, Ordering::Relaxed);
             (
                 std::mem::take(&mut state.subscriptions),
                 state.pending_will.take(),

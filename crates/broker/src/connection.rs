@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use agora_mqtt::topic::{split_shared, validate_topic_filter};
@@ -340,6 +341,9 @@ struct Conn {
     will: Option<Will>,
     /// Session Expiry Interval asked for at CONNECT (capped), for the DISCONNECT rule [MQTT-3.14.2-2].
     connect_expiry: u32,
+    /// The client's Request Problem Information: when 0, acknowledgements
+    /// carry no reason string [MQTT-3.1.2-29].
+    problem_information: bool,
 }
 
 /// Attaches the accepted connection to its session and runs it to the end.
@@ -450,6 +454,7 @@ async fn run<S>(
         state.generation += 1;
         // A reconnect before the will delay ends cancels the will (MQTT 5 §3.1.3.2.2).
         state.pending_will = None;
+        session.connected.store(true, Ordering::Relaxed);
         state.link = Some(Link {
             conn_id,
             tx: tx.clone(),
@@ -503,6 +508,7 @@ async fn run<S>(
         aliases: HashMap::new(),
         will: c.will,
         connect_expiry: expiry,
+        problem_information: c.properties.request_problem_information != Some(0),
     };
 
     let mut close = None;
@@ -715,7 +721,7 @@ impl Conn {
         let id = p.packet_id?;
         let v5 = self.protocol == Protocol::V5;
         let mut properties = Properties::default();
-        if v5 {
+        if v5 && self.problem_information {
             properties.reason_string = Some(ByteString::from(why));
         }
         let reason = if v5 { code } else { ReasonCode::Success };
@@ -1022,6 +1028,7 @@ impl Conn {
                 .is_some_and(|l| l.conn_id == self.conn_id)
             {
                 state.link = None;
+                self.session.connected.store(false, Ordering::Relaxed);
                 state.generation += 1;
                 Some((state.generation, state.expiry_secs))
             } else {

@@ -8,8 +8,8 @@
 //!
 //! The table sits behind one `parking_lot::RwLock`: every publish takes the
 //! read side to find its receivers, connects and disconnects take the write
-//! side briefly. Lock order, everywhere: registry, then a session's state;
-//! never the registry while holding a session's state.
+//! side briefly. Lock order, everywhere: registry, then the router or a
+//! session's state; never the registry while holding either.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -339,6 +339,21 @@ impl Router {
     /// Shared groups are unaffected (No Local on them is a protocol error,
     /// [MQTT-3.8.3-4]).
     pub fn route_from(&self, topic: &str, publisher: Option<SessionId>, out: &mut Vec<Route>) {
+        self.route_preferring(topic, publisher, out, |_| true);
+    }
+
+    /// Like [`route_from`](Router::route_from), but a shared group skips
+    /// members for which `prefer` is false when another member will do: the
+    /// broker prefers connected members, so a persistent session that is
+    /// offline does not collect a group's messages while its peers idle. If
+    /// no member is preferred, the round-robin pick stands.
+    pub fn route_preferring(
+        &self,
+        topic: &str,
+        publisher: Option<SessionId>,
+        out: &mut Vec<Route>,
+        prefer: impl Fn(SessionId) -> bool,
+    ) {
         out.clear();
         let mut scratch = SCRATCH.with(Cell::take);
         self.walk(topic, publisher, &mut scratch, out);
@@ -349,7 +364,15 @@ impl Router {
             if members.is_empty() {
                 continue; // empty groups are removed on unsubscribe; stay safe anyway
             }
-            let pick = group.next.fetch_add(1, Ordering::Relaxed) % members.len();
+            let start = group.next.fetch_add(1, Ordering::Relaxed) % members.len();
+            let pick = (0..members.len())
+                .map(|i| (start + i) % members.len())
+                .find(|&i| prefer(members[i].0))
+                .unwrap_or(start);
+            if pick != start {
+                // Resume the rotation after the member that took the message.
+                group.next.store(pick + 1, Ordering::Relaxed);
+            }
             let (session, sub) = &members[pick];
             out.push(Route::new(*session, sub));
         }

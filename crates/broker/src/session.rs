@@ -28,6 +28,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use agora_mqtt::{ByteString, Disconnect, Packet, Protocol, PubResponse, QoS, ReasonCode, Will};
@@ -239,6 +240,9 @@ pub(crate) struct Session {
     pub(crate) client_id: ByteString,
     /// The state, locked briefly.
     pub(crate) state: Mutex<SessionState>,
+    /// Whether a connection serves the session; mirrors `state.link` so that
+    /// routing can prefer connected shared-group members without locking.
+    pub(crate) connected: AtomicBool,
 }
 
 impl Session {
@@ -248,6 +252,7 @@ impl Session {
             username: Arc::clone(&identity.username),
             client_id,
             state: Mutex::new(SessionState::new(identity)),
+            connected: AtomicBool::new(false),
         }
     }
 }

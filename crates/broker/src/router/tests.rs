@@ -481,3 +481,25 @@ fn assign(picks: &[(SessionId, QoS)], groups: &[Vec<(SessionId, QoS)>], used: &m
     }
     false
 }
+
+#[test]
+fn a_shared_group_prefers_members_the_caller_prefers() {
+    let mut r = Router::new();
+    for s in 1..=3 {
+        r.subscribe(s, "$share/g/t", sub(QoS::AtMostOnce));
+    }
+    let mut out = Vec::new();
+    let mut picks = Vec::new();
+    for _ in 0..4 {
+        r.route_preferring("t", None, &mut out, |s| s != 2);
+        picks.push(out[0].session);
+    }
+    assert!(!picks.contains(&2), "{picks:?}");
+    assert!(picks.contains(&1) && picks.contains(&3), "{picks:?}");
+    r.route_preferring("t", None, &mut out, |_| false);
+    assert_eq!(
+        out.len(),
+        1,
+        "with no preferred member the message still goes to one"
+    );
+}

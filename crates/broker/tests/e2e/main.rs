@@ -379,6 +379,83 @@ async fn a_persistent_session_queues_qos1_while_offline_and_a_clean_one_does_not
 }
 
 #[tokio::test]
+async fn the_clients_receive_maximum_bounds_unacknowledged_deliveries() {
+    let t = TestBroker::start().await;
+    let mut s = V5::connect(t.addr, "slow", "u", |o| {
+        o.set_receive_maximum(Some(1));
+        o.set_manual_acks(true);
+    })
+    .await;
+    s.sub("rm/#", Q5::AtLeastOnce).await;
+    let mut p = V5::connect(t.addr, "p", "u", |_| {}).await;
+    p.client
+        .publish("rm/1", Q5::AtLeastOnce, false, "first")
+        .await
+        .unwrap();
+    p.client
+        .publish("rm/2", Q5::AtLeastOnce, false, "second")
+        .await
+        .unwrap();
+    p.puback().await;
+    p.puback().await;
+    // QoS 0 is outside the window, so it overtakes the held-back second message.
+    p.client
+        .publish("rm/0", Q5::AtMostOnce, false, "sentinel")
+        .await
+        .unwrap();
+    let first = s.publish().await;
+    assert_eq!(text(&first.payload), "first");
+    assert_eq!(
+        text(&s.publish().await.payload),
+        "sentinel",
+        "the window of 1 held the second back"
+    );
+    s.client.ack(&first).await.unwrap();
+    let second = s.publish().await;
+    assert_eq!(text(&second.payload), "second");
+    s.client.ack(&second).await.unwrap();
+    s.disconnect().await;
+    p.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn clean_start_discards_a_stored_session_and_its_queue() {
+    let t = TestBroker::start().await;
+    let persistent = |o: &mut rumqttc::v5::MqttOptions| {
+        o.set_clean_start(false);
+        o.set_session_expiry_interval(Some(60));
+    };
+    let mut s = V5::connect(t.addr, "fresh", "u", persistent).await;
+    s.sub("cs/#", Q5::AtLeastOnce).await;
+    s.disconnect().await;
+    let mut p = V5::connect(t.addr, "p", "u", |_| {}).await;
+    p.client
+        .publish("cs/old", Q5::AtLeastOnce, false, "stale")
+        .await
+        .unwrap();
+    p.puback().await;
+    let (mut s, ack) = V5::try_connect(t.addr, "fresh", "u", "pw", |o| {
+        o.set_clean_start(true);
+    })
+    .await;
+    assert!(!ack.expect("connects").session_present);
+    s.sub("cs/new", Q5::AtLeastOnce).await;
+    p.client
+        .publish("cs/new", Q5::AtLeastOnce, false, "sentinel")
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&s.publish().await.payload),
+        "sentinel",
+        "the stale message went with the old session"
+    );
+    s.disconnect().await;
+    p.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn a_v4_persistent_session_keeps_its_subscription_and_queue() {
     let t = TestBroker::start().await;
     let persistent = |o: &mut rumqttc::MqttOptions| {
@@ -555,6 +632,43 @@ async fn shared_subscription_members_take_turns() {
     );
     a.disconnect().await;
     b.disconnect().await;
+    p.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_shared_group_sends_to_connected_members_while_a_persistent_one_is_away() {
+    let t = TestBroker::start().await;
+    let persistent = |o: &mut rumqttc::v5::MqttOptions| {
+        o.set_clean_start(false);
+        o.set_session_expiry_interval(Some(60));
+    };
+    let mut away = V5::connect(t.addr, "away", "u", persistent).await;
+    away.sub("$share/g/work", Q5::AtLeastOnce).await;
+    away.disconnect().await;
+    let mut here = V5::connect(t.addr, "here", "u", |_| {}).await;
+    here.sub("$share/g/work", Q5::AtLeastOnce).await;
+    let mut p = V5::connect(t.addr, "p", "u", |_| {}).await;
+    for i in 0..4 {
+        p.client
+            .publish("work", Q5::AtLeastOnce, false, format!("{i}"))
+            .await
+            .unwrap();
+        p.puback().await;
+    }
+    for i in 0..4 {
+        assert_eq!(text(&here.publish().await.payload), format!("{i}"));
+    }
+    let away_info = t.broker.control().list_sessions();
+    let away_info = away_info
+        .iter()
+        .find(|s| &*s.client_id == "away")
+        .expect("stored");
+    assert_eq!(
+        away_info.queued, 0,
+        "nothing piled up for the absent member"
+    );
+    here.disconnect().await;
     p.disconnect().await;
     t.stop().await;
 }
