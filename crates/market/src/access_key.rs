@@ -4,7 +4,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{AccessKeyId, AccountId, Label, ProductId};
+use crate::{AccessKeyId, AccountId, Label, ProductId, ProductTopic};
 
 /// Most products one key may be limited to.
 pub const PRODUCTS_MAX: usize = 100;
@@ -20,6 +20,8 @@ pub struct AccessKey {
     pub name: Label,
     /// When non-empty, the key opens only these products; empty means all the account may read.
     pub products: Vec<ProductId>,
+    /// The topics of `products`, in the same order (kept after a product is deleted).
+    pub topics: Vec<ProductTopic>,
     /// When it stops working, if ever.
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
@@ -69,6 +71,7 @@ mod tests {
             id: AccessKeyId::new(),
             account_id: AccountId::new(),
             name: Label::parse("name", "laptop").expect("label"),
+            topics: vec![],
             products,
             expires_at: None,
             created_at: OffsetDateTime::UNIX_EPOCH,

@@ -16,24 +16,26 @@ use crate::{Result, Store, StoreError, accounts, audit, products};
 
 async fn key_from_row(conn: &mut SqliteConnection, r: &SqliteRow) -> Result<AccessKey> {
     let id: String = r.try_get("id")?;
-    let products = sqlx::query_scalar::<_, String>(
-        "SELECT product_id FROM access_key_products WHERE key_id = ? ORDER BY product_id",
+    let limits = sqlx::query(
+        "SELECT kp.product_id, p.topic FROM access_key_products kp JOIN products p ON p.id = kp.product_id
+         WHERE kp.key_id = ? ORDER BY p.topic",
     )
     .bind(&id)
     .fetch_all(conn)
-    .await?
-    .iter()
-    .map(|s| {
-        s.parse::<ProductId>()
-            .map_err(|e| rows::corrupt_value("product_id", e))
-    })
-    .collect::<Result<Vec<_>>>()?;
+    .await?;
+    let mut products = Vec::with_capacity(limits.len());
+    let mut topics = Vec::with_capacity(limits.len());
+    for l in &limits {
+        products.push(rows::parse::<ProductId>(l, "product_id")?);
+        topics.push(rows::parse::<ProductTopic>(l, "topic")?);
+    }
     let name: String = r.try_get("name")?;
     Ok(AccessKey {
         id: id.parse().map_err(|e| rows::corrupt_value("id", e))?,
         account_id: rows::parse(r, "account_id")?,
         name: Label::parse("name", &name).map_err(|e| rows::corrupt_value("name", e))?,
         products,
+        topics,
         expires_at: rows::opt_time(r, "expires_at")?,
         created_at: rows::time(r, "created_at")?,
         revoked_at: rows::opt_time(r, "revoked_at")?,
@@ -62,15 +64,16 @@ impl Store {
         let (secret, hash) = Secret::generate(SecretKind::AccessKey);
         let id = AccessKeyId::new();
         let mut w = self.write_as(actor).await?;
-        let mut ids = Vec::with_capacity(products.len());
+        let mut limits = Vec::with_capacity(products.len());
         for t in products {
             let p = products::find(w.conn(), t)
                 .await?
                 .ok_or_else(|| ValidationError::new("products", format!("no product {t}")))?;
-            ids.push(p.id);
+            limits.push((p.topic, p.id));
         }
-        ids.sort();
-        ids.dedup();
+        limits.sort();
+        limits.dedup();
+        let (topics, ids): (Vec<ProductTopic>, Vec<ProductId>) = limits.into_iter().unzip();
         sqlx::query("INSERT INTO access_keys (id, account_id, name, key_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(id.to_string())
             .bind(actor.id.to_string())
@@ -98,6 +101,7 @@ impl Store {
             account_id: actor.id,
             name: name.clone(),
             products: ids,
+            topics,
             expires_at,
             created_at: now,
             revoked_at: None,

@@ -329,6 +329,17 @@ impl Store {
     /// The account behind a bearer token. Unknown, expired or malformed tokens give
     /// `Unauthenticated`; a suspended account gives `Suspended`.
     pub async fn authenticate_api_token(&self, token: &str) -> Result<Account> {
+        self.authenticate_api_token_with_id(token)
+            .await
+            .map(|(a, _)| a)
+    }
+
+    /// [`Store::authenticate_api_token`], also saying which token it was (to mark it
+    /// "current" in lists, or to revoke it on log-out).
+    pub async fn authenticate_api_token_with_id(
+        &self,
+        token: &str,
+    ) -> Result<(Account, ApiTokenId)> {
         if !secret::looks_like(SecretKind::ApiToken, token) {
             return Err(StoreError::Unauthenticated);
         }
@@ -351,6 +362,7 @@ impl Store {
         if account.suspended {
             return Err(StoreError::Suspended);
         }
+        let token_id: ApiTokenId = rows::parse(&row, "token_id")?;
         let used = rows::opt_time(&row, "token_used")?;
         if used.is_none_or(|u| now - u >= LAST_USED_GRANULARITY) {
             let id: String = row.try_get("token_id")?;
@@ -362,7 +374,7 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         }
-        Ok(account)
+        Ok((account, token_id))
     }
 
     /// The actor's API tokens, newest first.

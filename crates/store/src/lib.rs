@@ -166,6 +166,12 @@ impl Store {
         self.events.subscribe()
     }
 
+    /// One cheap round trip to the database (for health checks).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Closes the pool (at shutdown).
     pub async fn close(&self) {
         self.pool.close().await;

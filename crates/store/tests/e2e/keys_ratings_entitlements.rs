@@ -32,6 +32,7 @@ async fn access_keys_log_in_as_their_account_until_revoked() {
         .expect("key");
     assert!(secret.expose().starts_with("agk_"));
     assert_eq!(key.products.len(), 1);
+    assert_eq!(key.topics, vec![topic.clone()]);
     let (account, k) = t
         .store
         .authenticate_access_key("bob", secret.expose())
