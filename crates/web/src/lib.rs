@@ -24,9 +24,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 
 pub mod auth;
 pub mod error;
@@ -118,7 +121,8 @@ impl ApiState {
 }
 
 /// The whole HTTP surface of this crate: `/api/v1/…`, `/api/v1/openapi.json`, `/api/docs`
-/// and `/healthz`. Merge it into the binary's router; serve it with
+/// and `/healthz` (the binary must not route `/healthz` itself: axum refuses overlapping
+/// routes when merging). Merge it into the binary's router; serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so that login throttling per
 /// address sees the peer address.
 pub fn api_router(state: ApiState) -> Router {
@@ -128,7 +132,13 @@ pub fn api_router(state: ApiState) -> Router {
     let v1 = v1
         .merge(openapi::json_router(&doc))
         .fallback(unknown_route)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        // Answers carry secrets shown once (tokens, keys, device secrets) and per-account
+        // data: no shared or browser cache may keep them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
     Router::new()
         .nest("/api/v1", v1)
         .merge(openapi::docs_router())
@@ -136,6 +146,17 @@ pub fn api_router(state: ApiState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        // A request span for every call, so a 5xx's logged error chain has its method
+        // and path; the Authorization header is marked sensitive so that no layer that
+        // prints headers can leak a token (SPEC §3: no token is ever logged).
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json` (for tools and for

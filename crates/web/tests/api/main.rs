@@ -7,6 +7,7 @@ mod devices;
 mod errors;
 mod helpers;
 mod hubs;
+mod journey;
 mod notifications_and_ratings;
 mod openapi;
 mod products;
