@@ -79,6 +79,11 @@ pub struct BrokerConfig {
     pub deny_publish: DenyPublish,
     /// How often `$SYS/broker/...` topics are published; `None` disables them. Default 10 s.
     pub sys_interval: Option<Duration>,
+    /// Most PUBLISH packets per second one connection may send, with a burst of
+    /// as many; beyond it the broker stops reading from that connection until
+    /// the rate allows the next one (TCP then slows the client down), and
+    /// counts it. `None` (the default) = no limit.
+    pub max_publish_rate: Option<u32>,
     /// Whether `$share/{group}/{filter}` subscriptions are accepted (MQTT 5
     /// Shared Subscription Available); when off they get SUBACK 0x9E. Default true.
     pub shared_subscriptions: bool,
@@ -108,6 +113,7 @@ impl Default for BrokerConfig {
             maximum_qos: QoS::ExactlyOnce,
             deny_publish: DenyPublish::Refuse,
             sys_interval: Some(Duration::from_secs(10)),
+            max_publish_rate: None,
             shared_subscriptions: true,
             close_flush_timeout: Duration::from_secs(2),
         }
@@ -171,6 +177,9 @@ impl BrokerConfig {
         }
         if self.max_topic_levels == 0 {
             return Err(bad("max_topic_levels", 0, "at least 1"));
+        }
+        if self.max_publish_rate == Some(0) {
+            return Err(bad("max_publish_rate", 0, "at least 1 per second, or off"));
         }
         if self.max_connections == 0 {
             return Err(bad("max_connections", 0, "at least 1"));

@@ -344,6 +344,8 @@ struct Conn {
     /// The client's Request Problem Information: when 0, acknowledgements
     /// carry no reason string [MQTT-3.1.2-29].
     problem_information: bool,
+    /// Token bucket for `max_publish_rate`: tokens left and when it was last filled.
+    rate: Option<(f64, Instant)>,
 }
 
 /// Attaches the accepted connection to its session and runs it to the end.
@@ -488,11 +490,24 @@ async fn run<S>(
     tracing::debug!(%peer, user = %identity.username, client = %client_id, ?protocol, "connected");
 
     let writer_done = CancellationToken::new();
+    let peer_info = crate::writer::Peer {
+        protocol,
+        topic_alias_maximum: if v5 {
+            c.properties.topic_alias_maximum.unwrap_or(0)
+        } else {
+            0
+        },
+        max_packet: if v5 {
+            c.properties.maximum_packet_size.map(|m| m as usize)
+        } else {
+            None
+        },
+    };
     let writer = inner.tracker.spawn(crate::writer::run(
         wr,
         rx,
         Arc::clone(&session),
-        protocol,
+        peer_info,
         Arc::clone(&inner),
         writer_done.clone(),
     ));
@@ -509,6 +524,10 @@ async fn run<S>(
         will: c.will,
         connect_expiry: expiry,
         problem_information: c.properties.request_problem_information != Some(0),
+        rate: inner
+            .config
+            .max_publish_rate
+            .map(|r| (f64::from(r), Instant::now())),
     };
 
     let mut close = None;
@@ -743,7 +762,30 @@ impl Conn {
         }
     }
 
+    /// Waits, if need be, until `max_publish_rate` allows one more PUBLISH.
+    /// Not reading is the back-pressure: the client's sends block on TCP.
+    async fn throttle(&mut self) {
+        let (Some(rate), Some((tokens, filled))) =
+            (self.inner.config.max_publish_rate, &mut self.rate)
+        else {
+            return;
+        };
+        let rate = f64::from(rate);
+        let now = Instant::now();
+        *tokens = (*tokens + now.duration_since(*filled).as_secs_f64() * rate).min(rate);
+        *filled = now;
+        if *tokens < 1.0 {
+            self.inner.stats.limit(Limit::PublishRate);
+            let wait = Duration::from_secs_f64((1.0 - *tokens) / rate);
+            tokio::time::sleep(wait).await;
+            *tokens = 1.0;
+            *filled = Instant::now();
+        }
+        *tokens -= 1.0;
+    }
+
     async fn on_publish(&mut self, mut p: Publish) -> Option<Close> {
+        self.throttle().await;
         let inner = Arc::clone(&self.inner);
         let config = &inner.config;
         inner.stats.message_in();

@@ -80,11 +80,13 @@ pub enum Limit {
     ConnectTimeout,
     /// No packet within 1.5 × keep-alive (0x8D).
     KeepAlive,
+    /// A connection published faster than `max_publish_rate` and was slowed down.
+    PublishRate,
 }
 
 impl Limit {
     /// Every limit, in the order [`StatsSnapshot::limits`] lists them.
-    pub const ALL: [Limit; 9] = [
+    pub const ALL: [Limit; 10] = [
         Limit::PacketTooLarge,
         Limit::ReceiveMaximum,
         Limit::Subscriptions,
@@ -94,6 +96,7 @@ impl Limit {
         Limit::QosOrRetain,
         Limit::ConnectTimeout,
         Limit::KeepAlive,
+        Limit::PublishRate,
     ];
 
     /// A stable snake_case name for metrics and logs.
@@ -108,6 +111,7 @@ impl Limit {
             Limit::QosOrRetain => "qos_or_retain",
             Limit::ConnectTimeout => "connect_timeout",
             Limit::KeepAlive => "keep_alive",
+            Limit::PublishRate => "publish_rate",
         }
     }
 

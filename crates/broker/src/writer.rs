@@ -8,15 +8,22 @@
 //! Deliveries arrive as `Arc<Message>` plus per-delivery fields and are
 //! encoded here, on the subscriber's task, so the publisher's task only routes.
 //!
+//! Topic aliases towards the client (MQTT 5) live here too, since they are a
+//! property of the byte stream: the first `Topic Alias Maximum` distinct
+//! topics a client receives get an alias; the first PUBLISH on such a topic
+//! carries topic and alias, later ones only the alias, which saves the topic's
+//! bytes on every message of a chatty sensor.
+//!
 //! After each batch the writer pumps the session queue: QoS 1/2 messages that
 //! found the outbound queue full wait there, and the writer having made room
 //! is what lets them move.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use agora_mqtt::{
-    Packet, Properties, Protocol, PublishRef, QoS, encode, encode_publish, publish_len,
+    ByteString, Packet, Properties, Protocol, PublishRef, QoS, encode, encode_publish, publish_len,
 };
 use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -32,6 +39,40 @@ const BATCH: usize = 256;
 /// A buffer grown beyond this by a burst of large messages is given back.
 const KEEP_BUFFER: usize = 256 * 1024;
 
+/// What the writer knows about its client.
+pub(crate) struct Peer {
+    /// Protocol level of the connection.
+    pub(crate) protocol: Protocol,
+    /// The client's Topic Alias Maximum (MQTT 5; 0 = no aliases).
+    pub(crate) topic_alias_maximum: u16,
+    /// The client's Maximum Packet Size, which an alias must not make us exceed.
+    pub(crate) max_packet: Option<usize>,
+}
+
+/// Outbound topic aliases of one connection.
+struct Aliases {
+    max: u16,
+    by_topic: HashMap<ByteString, u16>,
+}
+
+impl Aliases {
+    /// The alias to use for `topic` and whether the client already knows it.
+    fn lookup(&mut self, topic: &ByteString) -> Option<(u16, bool)> {
+        if self.max == 0 {
+            return None;
+        }
+        if let Some(&a) = self.by_topic.get(topic) {
+            return Some((a, true));
+        }
+        let next = u16::try_from(self.by_topic.len() + 1).ok()?;
+        if next > self.max {
+            return None;
+        }
+        self.by_topic.insert(topic.clone(), next);
+        Some((next, false))
+    }
+}
+
 /// Writes until the queue closes or a [`Outbound::Close`] is met, then shuts
 /// the stream down. Cancels `done` when it stops, so the reader learns that
 /// the peer can no longer be written to.
@@ -39,13 +80,22 @@ pub(crate) async fn run<W>(
     mut w: W,
     mut rx: mpsc::Receiver<Outbound>,
     session: Arc<Session>,
-    protocol: Protocol,
+    peer: Peer,
     inner: Arc<Inner>,
     done: CancellationToken,
 ) where
     W: AsyncWrite + Unpin,
 {
     let _done = done.drop_guard();
+    let protocol = peer.protocol;
+    let mut aliases = Aliases {
+        max: if protocol == Protocol::V5 {
+            peer.topic_alias_maximum
+        } else {
+            0
+        },
+        by_topic: HashMap::new(),
+    };
     let mut batch = Vec::with_capacity(BATCH);
     let mut buf = BytesMut::with_capacity(8 * 1024);
     loop {
@@ -62,7 +112,18 @@ pub(crate) async fn run<W>(
             let encoded = match item {
                 Outbound::Publish(d) => {
                     published += 1;
-                    encode_delivery(&d, protocol, now, &mut buf)
+                    let mut alias = aliases.lookup(&d.msg.topic);
+                    if let (Some((a, false)), Some(max)) = (alias, peer.max_packet) {
+                        // Setting an alias adds its property to this packet;
+                        // send it plainly if that would cross the client's limit.
+                        let mut r = publish_ref(&d, &d.msg.properties, None);
+                        r.topic_alias = Some(a);
+                        if publish_len(&r, protocol) > max {
+                            alias = None;
+                            aliases.by_topic.remove(&d.msg.topic);
+                        }
+                    }
+                    encode_delivery(&d, protocol, now, alias, &mut buf)
                 }
                 Outbound::Ack(kind, id, reason) => {
                     encode(&kind.packet(id, reason), protocol, &mut buf)
@@ -113,17 +174,27 @@ pub(crate) async fn run<W>(
     let _ = w.shutdown().await;
 }
 
-/// The PUBLISH fields of a delivery, with the properties to send.
-fn publish_ref<'a>(d: &'a Delivery, properties: &'a Properties) -> PublishRef<'a> {
+/// The PUBLISH fields of a delivery, with the properties to send and the
+/// topic alias (and whether the client knows it already, so the topic can be
+/// left out).
+fn publish_ref<'a>(
+    d: &'a Delivery,
+    properties: &'a Properties,
+    alias: Option<(u16, bool)>,
+) -> PublishRef<'a> {
+    let topic: &str = match alias {
+        Some((_, true)) => "",
+        _ => &d.msg.topic,
+    };
     PublishRef {
         dup: d.dup,
         qos: d.qos,
         retain: d.retain,
-        topic: &d.msg.topic,
+        topic,
         packet_id: d.packet_id,
         properties,
         subscription_identifiers: &d.identifiers,
-        topic_alias: None,
+        topic_alias: alias.map(|(a, _)| a),
         payload: &d.msg.payload,
     }
 }
@@ -135,6 +206,7 @@ pub(crate) fn encode_delivery(
     d: &Delivery,
     protocol: Protocol,
     now: Instant,
+    alias: Option<(u16, bool)>,
     out: &mut BytesMut,
 ) -> Result<(), agora_mqtt::EncodeError> {
     match d.msg.expires_at {
@@ -147,16 +219,16 @@ pub(crate) fn encode_delivery(
                 message_expiry_interval: Some(u32::try_from(secs.max(1)).unwrap_or(u32::MAX)),
                 ..d.msg.properties.clone()
             };
-            encode_publish(&publish_ref(d, &properties), protocol, out)
+            encode_publish(&publish_ref(d, &properties, alias), protocol, out)
         }
-        _ => encode_publish(&publish_ref(d, &d.msg.properties), protocol, out),
+        _ => encode_publish(&publish_ref(d, &d.msg.properties, alias), protocol, out),
     }
 }
 
 /// The encoded size of a delivery, for the client's Maximum Packet Size. The
 /// packet id may not be assigned yet; it takes two bytes either way.
 pub(crate) fn delivery_len(d: &Delivery, protocol: Protocol) -> usize {
-    let mut r = publish_ref(d, &d.msg.properties);
+    let mut r = publish_ref(d, &d.msg.properties, None);
     if r.qos != QoS::AtMostOnce && r.packet_id.is_none() {
         r.packet_id = Some(1);
     }

@@ -777,6 +777,47 @@ async fn an_inbound_topic_alias_stands_for_its_topic() {
 }
 
 #[tokio::test]
+async fn outbound_topic_aliases_replace_repeated_topics_up_to_the_clients_maximum() {
+    let t = TestBroker::start().await;
+    let mut c = connect_packet(Protocol::V5, "aliased", "u");
+    c.properties.topic_alias_maximum = Some(2);
+    let (mut raw, _) = Raw::connect(t.addr, c).await;
+    raw.send(&Packet::Subscribe(agora_mqtt::Subscribe {
+        packet_id: 1,
+        filters: vec![(ByteString::from_static("ta/#"), Default::default())],
+        properties: Properties::default(),
+    }))
+    .await;
+    assert!(matches!(raw.recv().await, Some(Packet::SubAck(_))));
+    let mut p = V5::connect(t.addr, "p", "u", |_| {}).await;
+    for topic in ["ta/a", "ta/a", "ta/b", "ta/c"] {
+        p.client
+            .publish(topic, Q5::AtLeastOnce, false, "x")
+            .await
+            .unwrap();
+        p.puback().await;
+    }
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        match raw.recv().await {
+            Some(Packet::Publish(m)) => seen.push((m.topic.to_string(), m.properties.topic_alias)),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("ta/a".to_owned(), Some(1)),
+            (String::new(), Some(1)),
+            ("ta/b".to_owned(), Some(2)),
+            ("ta/c".to_owned(), None),
+        ]
+    );
+    p.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn an_expired_message_is_dropped_and_a_live_one_carries_its_remaining_time() {
     let t = TestBroker::start().await;
     let persistent = |o: &mut rumqttc::v5::MqttOptions| {
@@ -1133,6 +1174,42 @@ async fn too_many_subscriptions_get_0x97_quota_exceeded() {
     );
     assert_eq!(t.broker.stats().limit_hits(Limit::Subscriptions), 1);
     s.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_publishing_faster_than_the_rate_limit_is_slowed_not_dropped() {
+    let config = BrokerConfig {
+        max_publish_rate: Some(20),
+        ..BrokerConfig::default()
+    };
+    let t = TestBroker::start_with(config).await;
+    let mut s = V5::connect(t.addr, "s", "u", |_| {}).await;
+    s.sub("rate", Q5::AtMostOnce).await;
+    let p = V5::connect(t.addr, "p", "u", |_| {}).await;
+    let started = std::time::Instant::now();
+    for i in 0..30 {
+        p.client
+            .publish("rate", Q5::AtMostOnce, false, format!("{i}"))
+            .await
+            .unwrap();
+    }
+    for i in 0..30 {
+        assert_eq!(
+            text(&s.publish().await.payload),
+            format!("{i}"),
+            "none lost"
+        );
+    }
+    // A burst of 20, then 10 more at 20 per second.
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(t.broker.stats().limit_hits(Limit::PublishRate) >= 1);
+    s.disconnect().await;
+    p.disconnect().await;
     t.stop().await;
 }
 
