@@ -77,6 +77,25 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The local operator: whoever runs `agora admin` on the server's data folder. An
+    /// administrator that is not an account (nil id, reserved name `agora`): it may do what
+    /// admins do to others (suspend, reset passwords, revoke purchases, read everything),
+    /// but owns nothing, so it cannot create hubs, products or keys.
+    #[must_use]
+    pub fn operator() -> Self {
+        Self {
+            id: AccountId(uuid::Uuid::nil()),
+            name: AccountName::operator(),
+            role: Role::Admin,
+        }
+    }
+
+    /// Whether this is [`Actor::operator`].
+    #[must_use]
+    pub fn is_operator(&self) -> bool {
+        self.id.0.is_nil()
+    }
+
     /// Whether the actor is an administrator.
     #[must_use]
     pub fn is_admin(&self) -> bool {

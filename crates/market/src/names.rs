@@ -116,7 +116,22 @@ impl AccountName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The reserved name of [`crate::Actor::operator`].
+    pub(crate) fn operator() -> Self {
+        Self(RESERVED[0].to_owned())
+    }
+
+    /// Names no one may sign up with: `agora` stands for the local operator
+    /// ([`crate::Actor::operator`]) in the audit log.
+    #[must_use]
+    pub fn is_reserved(&self) -> bool {
+        RESERVED.contains(&self.0.as_str())
+    }
 }
+
+/// Account names kept for Agora itself.
+const RESERVED: &[&str] = &["agora"];
 
 macro_rules! segment_name {
     ($(#[$doc:meta])* $name:ident, $field:literal) => {
@@ -352,6 +367,15 @@ mod tests {
             let err = AccountName::parse(bad).expect_err(bad);
             assert_eq!(err.field, "account_name");
         }
+    }
+
+    #[test]
+    fn the_operator_name_is_reserved_but_parses() {
+        let n = AccountName::parse("agora").expect("parses: it appears in audit entries");
+        assert!(n.is_reserved());
+        assert!(!AccountName::parse("alice").expect("valid").is_reserved());
+        assert_eq!(crate::Actor::operator().name, n);
+        assert!(crate::Actor::operator().is_operator() && crate::Actor::operator().is_admin());
     }
 
     #[test]

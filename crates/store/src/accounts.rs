@@ -50,6 +50,13 @@ impl Store {
         password: &Password,
         role: Role,
     ) -> Result<Account> {
+        if name.is_reserved() {
+            return Err(agora_market::ValidationError::new(
+                "account_name",
+                "is reserved for Agora itself",
+            )
+            .into());
+        }
         let password = password.clone();
         let hash = self
             .hash_blocking(move || password.hash())

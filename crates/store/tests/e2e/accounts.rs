@@ -266,3 +266,40 @@ async fn an_actor_held_from_before_a_suspension_can_no_longer_act() {
         "ending access stays possible"
     );
 }
+
+#[tokio::test]
+async fn the_local_operator_may_suspend_but_owns_nothing() {
+    let t = store().await;
+    let alice = account(&t.store, "alice").await;
+    let op = agora_market::Actor::operator();
+    t.store
+        .set_suspended(&op, &alice.name, true, Some("from the CLI"))
+        .await
+        .expect("operator suspends");
+    let log = t
+        .store
+        .audit_log(&op, &PageRequest::first(10))
+        .await
+        .expect("operator reads the log");
+    assert!(log.items.iter().any(
+        |e| e.action == "account.suspend" && e.actor.as_ref().is_some_and(|a| a.is_reserved())
+    ));
+    assert!(
+        t.store
+            .create_hub(&op, &crate::helpers::hub_name("x"), true, "")
+            .await
+            .is_err(),
+        "owns nothing"
+    );
+    let agora = AccountName::parse("agora").expect("name");
+    let err = t
+        .store
+        .create_account(
+            &agora,
+            &Password::new(PASSWORD, &agora).expect("pw"),
+            Role::User,
+        )
+        .await
+        .expect_err("reserved");
+    assert!(matches!(err, StoreError::Invalid(e) if e.field == "account_name"));
+}
