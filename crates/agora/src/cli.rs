@@ -63,6 +63,23 @@ Examples:
   agora hash-password                  # asks for nothing: reads the password from stdin
   echo -n 's3cret-passw0rd' | agora hash-password")]
     HashPassword,
+
+    /// Publish one message (a device's reading, or a buyer's command).
+    #[command(after_help = "\
+Examples:
+  agora pub -u 'alice$home$pi' -P \"$SECRET\" -t alice/home/temp -m 21.5
+  agora pub -u 'alice$home$meter' --key device.pem -t alice/home/power -m '{\"w\": 412}'
+  agora pub --cafile agora-data/tls/cert.pem -u 'alice$home$pi' -P \"$SECRET\" -t alice/home/temp -m 21.5
+  sensor-read | agora pub -u 'alice$home$pi' -P \"$SECRET\" -t alice/home/temp   # message from stdin")]
+    Pub(crate::client::PubArgs),
+
+    /// Subscribe and print messages, one per line.
+    #[command(after_help = "\
+Examples:
+  agora sub -u bob -P \"$ACCESS_KEY\" -t alice/home/temp -v
+  agora sub -u bob -P \"$ACCESS_KEY\" -t 'alice/home/temp/#' -C 10
+  agora sub --tls --insecure -u bob -P \"$ACCESS_KEY\" -t alice/home/temp   # testing only")]
+    Sub(crate::client::SubArgs),
 }
 
 /// Flags of `agora serve`.

@@ -135,7 +135,7 @@ pub(crate) enum DenyPublish {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct AuthSection {
-    /// `static`: users and topic patterns from this file (a plain broker).
+    /// `market` (default): the marketplace's rules; `static`: users and topic patterns from this file (a plain broker).
     pub(crate) mode: AuthMode,
     /// Accept clients without a username (static mode only; off unless set explicitly).
     pub(crate) allow_anonymous: bool,
@@ -149,8 +149,10 @@ pub(crate) struct AuthSection {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum AuthMode {
-    /// Users and patterns from `[auth]` (no market).
+    /// The marketplace decides: devices, buyers' access keys, purchases (SPEC §3, §4).
     #[default]
+    Market,
+    /// Users and patterns from `[auth]`: a plain broker, no market.
     Static,
 }
 

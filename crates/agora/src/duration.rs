@@ -61,7 +61,7 @@ impl fmt::Display for HumanDuration {
         }
         let s = d.as_secs();
         for (unit, len) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-            if s % len == 0 {
+            if s.is_multiple_of(len) {
                 return write!(f, "{}{unit}", s / len);
             }
         }

@@ -12,9 +12,14 @@ use anyhow::Context;
 use clap::Parser;
 
 mod cli;
+mod client;
 mod config;
+mod demo;
 mod device_key;
 mod duration;
+mod metrics;
+mod serve;
+mod ws;
 
 use cli::{Cli, Command};
 
@@ -46,8 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            let _ = (runtime, args.demo);
-            anyhow::bail!("serve is not wired yet")
+            runtime.block_on(serve::run(config, args.demo))
         }
         Command::Keygen(args) => {
             let key = device_key::generate(args.bits)?;
@@ -65,6 +69,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Pub(args) => client_runtime()?.block_on(client::publish(args)),
+        Command::Sub(args) => client_runtime()?.block_on(client::subscribe(args)),
         Command::HashPassword => {
             if std::io::stdin().is_terminal() {
                 eprintln!("type the password, then Enter and Ctrl-D:");
@@ -77,10 +83,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let password = password.strip_suffix('\n').unwrap_or(&password);
             let password = password.strip_suffix('\r').unwrap_or(password);
             anyhow::ensure!(!password.is_empty(), "the password is empty");
-            println!("{}", password.len());
+            let hash = agora_broker::static_auth::hash_password(password)
+                .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+            println!("{hash}");
             Ok(())
         }
     }
+}
+
+/// The clients need one thread: a single connection, no server work.
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Structured logs to stderr, so stdout stays for the `listening …` lines scripts read.

@@ -13,22 +13,29 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
+use agora_access::{Access, AccessConfig};
 use agora_broker::Broker;
-use agora_broker::static_auth::{Access, AclRule, StaticAuth, StaticAuthConfig, StaticUser};
+use agora_broker::auth::Authorizer;
+use agora_broker::static_auth::{
+    Access as RuleAccess, AclRule, StaticAuth, StaticAuthConfig, StaticUser,
+};
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{AclAccess, AclEntry, Config, Listen};
+use crate::config::{AclAccess, AclEntry, AuthMode, Config, Listen};
+
+/// The market's side of a running server: what the HTTP app and the shutdown need.
+struct MarketParts {
+    store: agora_store::Store,
+    access: Access,
+    inputs: Option<agora_access::authorizer::SyncInputs>,
+}
 
 /// Runs the server until a shutdown signal arrives.
 pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !demo,
-        "--demo needs the market, which this build does not wire into the broker yet; run without --demo"
-    );
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
@@ -42,7 +49,39 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         Listen::On(addr) => Some(tls_config(&config, &data_dir, addr.ip())?),
     };
 
-    let authorizer = Arc::new(static_authorizer(&config)?);
+    let mut market = None;
+    let mut seeded = None;
+    let authorizer: Arc<dyn Authorizer> = match config.auth.mode {
+        AuthMode::Static => {
+            anyhow::ensure!(
+                !demo,
+                "--demo needs the market: remove auth.mode = \"static\" (or AGORA_AUTH_MODE) to run it"
+            );
+            Arc::new(static_authorizer(&config)?)
+        }
+        AuthMode::Market => {
+            let store = open_store(&config, &data_dir).await?;
+            if demo {
+                // Before the index loads and before any `listening` line: a
+                // script that sees the lines finds the demo ready.
+                seeded = Some(
+                    crate::demo::seed(&store, &data_dir)
+                        .await
+                        .context("cannot create the demo data")?,
+                );
+            }
+            let (access, inputs) = Access::load(&store, access_config(&config))
+                .await
+                .context("cannot load the market's entitlements")?;
+            let authorizer = Arc::new(access.clone());
+            market = Some(MarketParts {
+                store,
+                access,
+                inputs: Some(inputs),
+            });
+            authorizer
+        }
+    };
     let broker = Broker::new(broker_config(&config), authorizer);
 
     // Bind everything first, then announce: a script reading our stdout
@@ -54,7 +93,22 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut lines = Vec::new();
+    let mut sync_task = None;
 
+    if let Some(m) = &mut market
+        && let Some(inputs) = m.inputs.take()
+    {
+        let (access, store, control, stop) = (
+            m.access.clone(),
+            m.store.clone(),
+            broker.control(),
+            shutdown.clone(),
+        );
+        sync_task = Some(tokio::spawn(access.run_sync(store, control, inputs, stop)));
+    }
+
+    let mqtt_addr = mqtt.as_ref().map(|(_, a)| *a);
+    let mqtts_addr = mqtts.as_ref().map(|(_, a)| *a);
     if let Some((listener, addr)) = mqtt {
         lines.push(format!("listening mqtt {addr}"));
         let b = broker.clone();
@@ -65,10 +119,12 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         let b = broker.clone();
         tasks.spawn(async move { b.serve_tls(listener, tls).await });
     }
+    let mut http_addr = None;
     if let Some((listener, addr)) = http {
+        http_addr = Some(addr);
         lines.push(format!("listening http {addr}"));
         lines.push(format!("listening ws ws://{addr}/mqtt"));
-        let app = http_app(&broker, &config);
+        let app = http_app(&broker, &config, market.as_ref());
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(
@@ -88,19 +144,87 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     );
     announce(&lines)?;
 
+    if let Some(seeded) = seeded {
+        let endpoints = crate::demo::Endpoints {
+            mqtt: mqtt_addr,
+            mqtts: mqtts_addr,
+            http: http_addr,
+            cafile: data_dir.join("tls").join(agora_broker::tls::CERT_FILE),
+        };
+        let stop = shutdown.clone();
+        crate::demo::print_welcome(&seeded, &endpoints);
+        let b = broker.clone();
+        tasks.spawn(async move { crate::demo::simulate(b, seeded, stop).await });
+    }
+
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
     broker.shutdown().await;
     while tasks.join_next().await.is_some() {}
+    if let Some(task) = sync_task {
+        // The sync task flushes the meters once more as it stops.
+        let _ = task.await;
+    }
+    if let Some(m) = market {
+        m.store.close().await;
+    }
     Ok(())
 }
 
-/// The HTTP application: MQTT over WebSocket and health for now.
-fn http_app(broker: &Broker, config: &Config) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .merge(crate::ws::router(broker.clone(), config.broker.max_packet_size as usize))
+async fn open_store(config: &Config, data_dir: &Path) -> anyhow::Result<agora_store::Store> {
+    let path = match config.database.url.as_deref() {
+        None => data_dir.join("agora.db"),
+        Some(url) if url.starts_with("sqlite:") => {
+            let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            Path::new(rest).to_owned()
+        }
+        Some(_) => anyhow::bail!(
+            "config error: database.url: PostgreSQL is not supported by this build yet; leave database.url unset (SQLite in the data folder) or use sqlite:PATH"
+        ),
+    };
+    agora_store::Store::open(&path)
+        .await
+        .with_context(|| format!("cannot open the market database {}", path.display()))
+}
+
+fn access_config(config: &Config) -> AccessConfig {
+    AccessConfig {
+        jwt: agora_access::JwtPolicy {
+            clock_skew: config.jwt.clock_skew.0,
+            max_lifetime: config.jwt.max_lifetime.0,
+            require_iss: config.jwt.require_iss,
+            disconnect_on_expiry: config.jwt.disconnect_on_expiry,
+        },
+        ..AccessConfig::default()
+    }
+}
+
+/// The HTTP application: REST API, MQTT over WebSocket, health and metrics.
+fn http_app(broker: &Broker, config: &Config, market: Option<&MarketParts>) -> Router {
+    let app = Router::new()
+        .merge(crate::ws::router(
+            broker.clone(),
+            config.broker.max_packet_size as usize,
+        ))
+        .merge(crate::metrics::router(
+            broker.clone(),
+            market.map(|m| m.access.clone()),
+        ));
+    match market {
+        Some(m) => {
+            let settings = agora_web::ApiSettings {
+                open_signup: config.market.open_signup,
+                ..agora_web::ApiSettings::default()
+            };
+            // The API brings its own /healthz (which also checks the database).
+            app.merge(agora_web::api_router(agora_web::ApiState::new(
+                m.store.clone(),
+                settings,
+            )))
+        }
+        None => app.route("/healthz", get(|| async { "ok\n" })),
+    }
 }
 
 async fn bind(listen: Listen, name: &str) -> anyhow::Result<Option<(TcpListener, SocketAddr)>> {
@@ -126,12 +250,20 @@ fn announce(lines: &[String]) -> anyhow::Result<()> {
 
 /// TLS for the MQTT listener: the configured certificate, or a self-signed one
 /// in `<data_dir>/tls/` naming every address a local client might use.
-fn tls_config(config: &Config, data_dir: &Path, bind: IpAddr) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+fn tls_config(
+    config: &Config,
+    data_dir: &Path,
+    bind: IpAddr,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
         return agora_broker::tls::from_pem_files(cert, key)
             .with_context(|| "tls.cert / tls.key: cannot load the configured certificate");
     }
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     if let Ok(host) = hostname::get()
         && let Some(host) = host.to_str()
         && !host.is_empty()
@@ -142,8 +274,12 @@ fn tls_config(config: &Config, data_dir: &Path, bind: IpAddr) -> anyhow::Result<
         names.push(bind.to_string());
     }
     let dir = data_dir.join("tls");
-    agora_broker::tls::self_signed(&dir, &names)
-        .with_context(|| format!("cannot create or load the self-signed certificate in {}", dir.display()))
+    agora_broker::tls::self_signed(&dir, &names).with_context(|| {
+        format!(
+            "cannot create or load the self-signed certificate in {}",
+            dir.display()
+        )
+    })
 }
 
 fn static_authorizer(config: &Config) -> anyhow::Result<StaticAuth> {
@@ -152,9 +288,9 @@ fn static_authorizer(config: &Config) -> anyhow::Result<StaticAuth> {
             .map(|a| AclRule {
                 pattern: a.pattern.clone(),
                 access: match a.access {
-                    AclAccess::Read => Access::Read,
-                    AclAccess::Write => Access::Write,
-                    AclAccess::Readwrite => Access::ReadWrite,
+                    AclAccess::Read => RuleAccess::Read,
+                    AclAccess::Write => RuleAccess::Write,
+                    AclAccess::Readwrite => RuleAccess::ReadWrite,
                 },
             })
             .collect()
@@ -180,15 +316,19 @@ fn static_authorizer(config: &Config) -> anyhow::Result<StaticAuth> {
 fn broker_config(config: &Config) -> agora_broker::BrokerConfig {
     let b = &config.broker;
     agora_broker::BrokerConfig {
-        max_packet_size: b.max_packet_size as usize,
+        max_packet_size: b.max_packet_size,
         connect_timeout: b.connect_timeout.0,
         max_queued_messages: b.max_queued_messages,
         max_inflight: b.max_inflight,
         max_subscriptions: b.max_subscriptions,
-        max_topic_length: b.max_topic_length,
+        max_topic_len: b.max_topic_length,
         max_topic_levels: b.max_topic_levels,
         max_connections: b.max_connections,
-        sys_interval: b.sys_interval.0,
+        deny_publish: match b.deny_publish {
+            crate::config::DenyPublish::Drop => agora_broker::DenyPublish::Refuse,
+            crate::config::DenyPublish::Disconnect => agora_broker::DenyPublish::Disconnect,
+        },
+        sys_interval: Some(b.sys_interval.0),
         ..agora_broker::BrokerConfig::default()
     }
 }

@@ -32,11 +32,13 @@ struct WsState {
 
 /// The `/mqtt` route, to merge into the HTTP router.
 pub(crate) fn router(broker: Broker, max_packet_size: usize) -> Router {
-    Router::new().route("/mqtt", get(upgrade)).with_state(WsState {
-        broker,
-        // A frame never needs to hold more than one maximal packet plus its header.
-        max_message: max_packet_size + 8,
-    })
+    Router::new()
+        .route("/mqtt", get(upgrade))
+        .with_state(WsState {
+            broker,
+            // A frame never needs to hold more than one maximal packet plus its header.
+            max_message: max_packet_size + 8,
+        })
 }
 
 async fn upgrade(
@@ -89,7 +91,11 @@ async fn bridge(socket: WebSocket, broker: Broker, peer: SocketAddr) {
                 // Everything the broker wrote since the last wake-up goes out
                 // as one frame: batching, as on TCP.
                 Ok(_) => {
-                    if ws_tx.send(Message::Binary(buf.split().freeze())).await.is_err() {
+                    if ws_tx
+                        .send(Message::Binary(buf.split().freeze()))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }

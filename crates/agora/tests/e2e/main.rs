@@ -1,0 +1,7 @@
+//! End-to-end tests of the `agora` binary: the real process on free ports,
+//! driven by independent MQTT clients (`mosquitto_pub`/`mosquitto_sub`,
+//! Python paho-mqtt) exactly as users would drive it.
+
+mod helpers;
+mod market;
+mod standalone;
