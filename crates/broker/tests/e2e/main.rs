@@ -162,6 +162,42 @@ async fn a_retained_message_is_set_replaced_and_deleted() {
 }
 
 #[tokio::test]
+async fn retain_as_published_keeps_the_retain_flag_on_live_messages() {
+    let t = TestBroker::start().await;
+    let filter = |rap| Filter {
+        path: "rap".into(),
+        qos: Q5::AtLeastOnce,
+        nolocal: false,
+        preserve_retain: rap,
+        retain_forward_rule: RetainForwardRule::OnEverySubscribe,
+    };
+    let mut keep = V5::connect(t.addr, "keep", "u", |_| {}).await;
+    keep.client
+        .subscribe_many(vec![filter(true)])
+        .await
+        .unwrap();
+    keep.suback().await;
+    let mut plain = V5::connect(t.addr, "plain", "u", |_| {}).await;
+    plain
+        .client
+        .subscribe_many(vec![filter(false)])
+        .await
+        .unwrap();
+    plain.suback().await;
+    let p = V5::connect(t.addr, "p", "u", |_| {}).await;
+    p.client
+        .publish("rap", Q5::AtLeastOnce, true, "r")
+        .await
+        .unwrap();
+    assert!(keep.publish().await.retain);
+    assert!(!plain.publish().await.retain);
+    keep.disconnect().await;
+    plain.disconnect().await;
+    p.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn retain_handling_1_sends_only_for_new_subscriptions_and_2_never() {
     let t = TestBroker::start().await;
     let mut p = V5::connect(t.addr, "pub", "u", |_| {}).await;
@@ -250,6 +286,38 @@ async fn the_will_is_published_on_an_abnormal_close_and_not_after_a_normal_disco
     .await;
     v4.vanish();
     assert_eq!(text(&watcher.publish().await.payload), "rude4");
+    watcher.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn disconnect_with_reason_0x04_sends_the_will_and_a_refused_will_refuses_the_connect() {
+    let t = TestBroker::start().await;
+    let mut watcher = V5::connect(t.addr, "watcher", "u", |_| {}).await;
+    watcher.sub("wills/#", Q5::AtLeastOnce).await;
+    let will = |topic: &'static str| agora_mqtt::Will {
+        topic: ByteString::from_static(topic),
+        payload: Bytes::from_static(b"bye"),
+        qos: agora_mqtt::QoS::AtLeastOnce,
+        retain: false,
+        properties: Properties::default(),
+    };
+    let mut c = connect_packet(Protocol::V5, "leaver", "u");
+    c.will = Some(will("wills/leaver"));
+    let (mut raw, ack) = Raw::connect(t.addr, c).await;
+    assert_eq!(ack.reason, ReasonCode::Success);
+    raw.send(&Packet::Disconnect(agora_mqtt::Disconnect {
+        reason: ReasonCode::DisconnectWithWill,
+        properties: Properties::default(),
+    }))
+    .await;
+    let m = watcher.publish().await;
+    assert_eq!((text(&m.topic), text(&m.payload)), ("wills/leaver", "bye"));
+
+    let mut c = connect_packet(Protocol::V5, "sneaky", "u");
+    c.will = Some(will("forbidden/will"));
+    let (_raw, ack) = Raw::connect(t.addr, c).await;
+    assert_eq!(ack.reason, ReasonCode::NotAuthorized);
     watcher.disconnect().await;
     t.stop().await;
 }
@@ -1027,6 +1095,19 @@ async fn an_empty_client_id_gets_one_assigned() {
 }
 
 #[tokio::test]
+async fn a_connection_without_connect_is_closed_after_the_connect_timeout() {
+    let config = BrokerConfig {
+        connect_timeout: Duration::from_millis(300),
+        ..BrokerConfig::default()
+    };
+    let t = TestBroker::start_with(config).await;
+    let mut raw = Raw::open(t.addr, Protocol::V5).await;
+    assert!(raw.until_closed().await.is_empty());
+    assert_eq!(t.broker.stats().limit_hits(Limit::ConnectTimeout), 1);
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn a_silent_client_is_closed_after_one_and_a_half_keep_alives() {
     let t = TestBroker::start().await;
     let mut c = connect_packet(Protocol::V5, "quiet", "u");
@@ -1613,6 +1694,75 @@ async fn throughput_of_a_qos0_relay_from_one_publisher_to_one_subscriber() {
         "QoS 0 relay, 64-byte payloads: {got} of {N} delivered in {elapsed:?} = {:.0} msg/s; dropped {:?}",
         got as f64 / elapsed.as_secs_f64(),
         stats.drops
+    );
+    t.stop().await;
+}
+
+/// Fan-out figure: one publisher, 50 subscribers, QoS 0 (and QoS 1 to a
+/// QoS 1 subscriber, acknowledged by the raw client). Not an assertion; run with
+/// `cargo test -p agora-broker --test e2e -- --ignored --nocapture throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a test"]
+async fn throughput_of_a_qos0_fan_out_to_fifty_subscribers() {
+    const SUBS: usize = 50;
+    const N: usize = 20_000;
+    let config = BrokerConfig {
+        outbound_queue: 65_536,
+        ..BrokerConfig::default()
+    };
+    let t = TestBroker::start_with(config).await;
+    let mut counters = Vec::new();
+    for i in 0..SUBS {
+        let id: &'static str = Box::leak(format!("fan-{i}").into_boxed_str());
+        let (mut sub, _) = Raw::connect(t.addr, connect_packet(Protocol::V311, id, "u")).await;
+        sub.send(&Packet::Subscribe(agora_mqtt::Subscribe {
+            packet_id: 1,
+            filters: vec![(ByteString::from_static("fan/t"), Default::default())],
+            properties: Properties::default(),
+        }))
+        .await;
+        assert!(matches!(sub.recv().await, Some(Packet::SubAck(_))));
+        counters.push(tokio::spawn(async move {
+            let mut got = 0;
+            while got < N {
+                match sub.recv_within(Duration::from_secs(2)).await {
+                    Ok(Some(Packet::Publish(_))) => got += 1,
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            got
+        }));
+    }
+    let (mut publisher, _) =
+        Raw::connect(t.addr, connect_packet(Protocol::V311, "fan-pub", "u")).await;
+    let mut frame = bytes::BytesMut::new();
+    let one = Packet::Publish(Publish {
+        dup: false,
+        qos: agora_mqtt::QoS::AtMostOnce,
+        retain: false,
+        topic: ByteString::from_static("fan/t"),
+        packet_id: None,
+        properties: Properties::default(),
+        payload: Bytes::from_static(&[7u8; 64]),
+    });
+    for _ in 0..100 {
+        agora_mqtt::encode(&one, Protocol::V311, &mut frame).expect("encodes");
+    }
+    let started = std::time::Instant::now();
+    for _ in 0..N / 100 {
+        publisher.send_bytes(&frame).await;
+    }
+    let mut delivered = 0;
+    for c in counters {
+        delivered += c.await.expect("counter");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "QoS 0 fan-out 1 -> {SUBS}, 64-byte payloads: {delivered} of {} deliveries in {elapsed:?} = {:.0} deliveries/s; drops {:?}",
+        N * SUBS,
+        delivered as f64 / elapsed.as_secs_f64(),
+        t.broker.stats().drops
     );
     t.stop().await;
 }
