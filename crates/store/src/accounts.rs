@@ -126,7 +126,15 @@ impl Store {
                 .transpose()?,
             Err(_) => None,
         };
-        let candidate = password.to_owned();
+        // A candidate longer than any password we accept cannot match; cut it so that a
+        // huge body cannot make argon2 hash megabytes, but still spend the usual time.
+        let too_long = password.len() > agora_market::password::MAX_BYTES;
+        let candidate = if too_long {
+            String::new()
+        } else {
+            password.to_owned()
+        };
+        let found = found.filter(|_| !too_long);
         match found {
             None => {
                 self.hash_blocking(move || PasswordHash::verify_dummy(&candidate))

@@ -28,7 +28,51 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// Counts for operators and `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MarketStats {
+    /// Accounts.
+    pub accounts: u64,
+    /// Suspended accounts.
+    pub suspended_accounts: u64,
+    /// Live hubs.
+    pub hubs: u64,
+    /// Live devices.
+    pub devices: u64,
+    /// Live products.
+    pub products: u64,
+    /// Active purchases.
+    pub active_purchases: u64,
+    /// Requests waiting for approval.
+    pub pending_purchases: u64,
+}
+
 impl Store {
+    /// Market-wide counts (cheap enough for a metrics scrape).
+    pub async fn market_stats(&self) -> Result<MarketStats> {
+        let r = sqlx::query(
+            "SELECT
+               (SELECT count(*) FROM accounts) AS accounts,
+               (SELECT count(*) FROM accounts WHERE suspended = 1) AS suspended,
+               (SELECT count(*) FROM hubs WHERE deleted_at IS NULL) AS hubs,
+               (SELECT count(*) FROM devices WHERE deleted_at IS NULL) AS devices,
+               (SELECT count(*) FROM products WHERE deleted_at IS NULL) AS products,
+               (SELECT count(*) FROM purchases WHERE state = 'active') AS active,
+               (SELECT count(*) FROM purchases WHERE state = 'pending') AS pending",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(MarketStats {
+            accounts: rows::u64_col(&r, "accounts")?,
+            suspended_accounts: rows::u64_col(&r, "suspended")?,
+            hubs: rows::u64_col(&r, "hubs")?,
+            devices: rows::u64_col(&r, "devices")?,
+            products: rows::u64_col(&r, "products")?,
+            active_purchases: rows::u64_col(&r, "active")?,
+            pending_purchases: rows::u64_col(&r, "pending")?,
+        })
+    }
+
     /// The audit log, newest first: all of it for admins, the actor's own actions otherwise.
     pub async fn audit_log(&self, actor: &Actor, page: &PageRequest) -> Result<Page<AuditEntry>> {
         let limit = page.limit();

@@ -6,6 +6,8 @@ use agora_market::{
     AccessKeyId, AccountId, AccountName, DeviceCredential, DeviceId, DeviceUsername, HubId,
     ProductId, ProductKind, ProductTopic, PurchaseId, Role, SecretHash,
 };
+use std::collections::HashMap;
+
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -168,9 +170,16 @@ impl Store {
                 used_messages: rows::u64_col(&r, "used_messages")?,
             });
         }
-        let key_products = sqlx::query("SELECT key_id, product_id FROM access_key_products")
+        let mut key_products: HashMap<String, Vec<ProductId>> = HashMap::new();
+        for kp in sqlx::query("SELECT key_id, product_id FROM access_key_products")
             .fetch_all(&mut *tx)
-            .await?;
+            .await?
+        {
+            key_products
+                .entry(kp.try_get("key_id")?)
+                .or_default()
+                .push(rows::parse(&kp, "product_id")?);
+        }
         for r in sqlx::query("SELECT id, account_id, key_hash, expires_at FROM access_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)")
             .bind(now)
             .fetch_all(&mut *tx)
@@ -178,13 +187,7 @@ impl Store {
         {
             let id: String = r.try_get("id")?;
             let hash: String = r.try_get("key_hash")?;
-            let mut products = Vec::new();
-            for kp in &key_products {
-                let k: String = kp.try_get("key_id")?;
-                if k == id {
-                    products.push(rows::parse(kp, "product_id")?);
-                }
-            }
+            let products = key_products.remove(&id).unwrap_or_default();
             e.access_keys.push(AccessKeyEntitlement {
                 id: id.parse().map_err(|e| rows::corrupt_value("id", e))?,
                 account_id: rows::parse(&r, "account_id")?,

@@ -49,6 +49,7 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{Mutex, MutexGuard, Semaphore, broadcast};
 
 pub use activity::{ActivityReport, ProductActivity};
+pub use audit::MarketStats;
 pub use devices::NewCredential;
 pub use entitlements::Entitlements;
 pub use error::StoreError;

@@ -143,6 +143,52 @@ async fn only_buyers_rate_and_each_only_once() {
     assert_eq!(ratings.items[0].stars.get(), 3);
     let product = t.store.get_product(&topic).await.expect("product");
     assert_eq!((product.rating_avg, product.rating_count), (Some(3.0), 1));
+
+    let other = crate::helpers::product(
+        &t.store,
+        &alice,
+        "home",
+        "other",
+        details("Other", Plan::Free, false),
+    )
+    .await;
+    let q = agora_store::ProductQuery {
+        sort: agora_store::ProductSort::Rating,
+        ..Default::default()
+    };
+    let page = t
+        .store
+        .search_products(&q, &PageRequest::default())
+        .await
+        .expect("search");
+    let order: Vec<_> = page.items.iter().map(|(p, _)| p.topic.clone()).collect();
+    assert_eq!(order, vec![topic, other], "rated products first");
+}
+
+#[tokio::test]
+async fn market_stats_count_live_things() {
+    let t = store().await;
+    let (alice, bob) = market(&t.store).await;
+    let topic = crate::helpers::product(
+        &t.store,
+        &alice,
+        "home",
+        "temp",
+        details("Temperature", Plan::Free, false),
+    )
+    .await;
+    t.store.purchase(&bob, &topic, None).await.expect("buy");
+    let s = t.store.market_stats().await.expect("stats");
+    assert_eq!(
+        (
+            s.accounts,
+            s.hubs,
+            s.products,
+            s.active_purchases,
+            s.pending_purchases
+        ),
+        (2, 1, 1, 1, 0)
+    );
 }
 
 #[tokio::test]
