@@ -1,4 +1,5 @@
-//! `GET /notifications` · `POST /notifications/{id}/read`: in-app notifications.
+//! `GET /notifications` · `POST /notifications/{id}/read` · `POST /notifications/read-all`:
+//! in-app notifications.
 
 use agora_market::{Notification, NotificationId};
 use axum::extract::State;
@@ -21,6 +22,15 @@ pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list_notifications))
         .routes(routes!(mark_read))
+        .routes(routes!(mark_all_read))
+}
+
+/// How many notifications a call marked read.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"marked": 3}))]
+pub struct Marked {
+    /// Notifications that were unread and now are read.
+    pub marked: u64,
 }
 
 /// A notification.
@@ -120,4 +130,25 @@ async fn mark_read(
         .await
         .api()?;
     Ok(axum::Json(n.into()))
+}
+
+/// Mark all the caller's notifications read.
+#[utoipa::path(
+    post, path = "/notifications/read-all", tag = "notifications",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "How many were marked", body = Marked),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+    )
+)]
+async fn mark_all_read(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Marked>> {
+    let marked = state
+        .store()
+        .mark_all_notifications_read(&caller.actor)
+        .await
+        .api()?;
+    Ok(axum::Json(Marked { marked }))
 }

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -171,27 +171,40 @@ async fn buy(
     Ok((status, axum::Json(purchase.into())))
 }
 
-/// The caller's purchases (as buyer), newest first, with usage.
+/// Which purchases to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PurchaseScope {
+    /// `true` (administrators only, else 403): every purchase of every account.
+    pub all: Option<bool>,
+}
+
+/// The caller's purchases (as buyer), newest first, with usage; for administrators with
+/// `all=true`, every purchase.
 #[utoipa::path(
     get, path = "/purchases", tag = "purchases",
     security(("bearer" = [])),
-    params(PageParams),
+    params(PurchaseScope, PageParams),
     responses(
         (status = 200, description = "One page of purchases", body = Page<PurchaseView>,
             example = json!({"items": [{"id": "01935c54-0000-7000-8000-000000000004", "product_id": "01935c53-0000-7000-8000-000000000003", "topic": "alice/home/temp", "buyer": "bob", "seller": "alice", "plan": {"type": "free"}, "paid_cents": 0, "state": "active", "message": null, "created_at": "2026-12-03T06:35:00Z", "started_at": "2026-12-03T06:35:00Z", "ends_at": null, "quota_messages": null, "used_messages": 12, "used_bytes": 480, "remaining_messages": null, "ended_at": null, "decided_by": null, "reason": null}], "next_cursor": null})),
         (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "`all=true` by someone who is not an administrator", body = ErrorBody),
     )
 )]
 async fn list_purchases(
     State(state): State<ApiState>,
     caller: Caller,
+    Query(scope): Query<PurchaseScope>,
     Query(params): Query<PageParams>,
 ) -> ApiResult<axum::Json<Page<PurchaseView>>> {
-    let list = state
-        .store()
-        .list_purchases(&caller.actor, &page_request(params)?)
-        .await
-        .api()?;
+    let req = page_request(params)?;
+    let list = if scope.all == Some(true) {
+        state.store().list_all_purchases(&caller.actor, &req).await
+    } else {
+        state.store().list_purchases(&caller.actor, &req).await
+    }
+    .api()?;
     Ok(axum::Json(page(list, PurchaseView::from)))
 }
 

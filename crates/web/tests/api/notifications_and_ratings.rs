@@ -66,6 +66,11 @@ async fn a_request_notifies_the_seller_and_the_decision_notifies_the_buyer() {
             .as_array()
             .is_some_and(|v| v.iter().all(|n| n["id"] != nid.as_str()))
     );
+    app.post("/notifications/read-all", Some(&alice), json!({}))
+        .await
+        .expect(200);
+    let me = app.get("/me", Some(&alice)).await.expect(200);
+    assert_eq!(me.body["unread_notifications"], 0);
 }
 
 #[tokio::test]

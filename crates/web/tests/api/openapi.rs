@@ -34,6 +34,7 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("delete", "/access-keys/{id}"),
     ("get", "/notifications"),
     ("post", "/notifications/{id}/read"),
+    ("post", "/notifications/read-all"),
     ("put", "/products/{owner}/{hub}/{name}/rating"),
 ];
 
@@ -103,5 +104,51 @@ async fn the_docs_page_is_self_contained() {
             .to_str()
             .unwrap_or_default()
             .starts_with("text/html")
+    );
+}
+
+#[tokio::test]
+async fn every_operation_that_needs_a_token_refuses_a_call_without_one() {
+    let app = spawn_app().await;
+    let doc = app.get("/api/v1/openapi.json", None).await.expect(200);
+    let mut checked = 0;
+    for (path, item) in doc.body["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let security = op["security"].as_array().cloned().unwrap_or_default();
+            // Only operations whose every alternative needs the bearer token.
+            if security.is_empty()
+                || security
+                    .iter()
+                    .any(|s| s.as_object().is_some_and(|o| o.is_empty()))
+            {
+                continue;
+            }
+            let concrete = path
+                .replace("{owner}", "alice")
+                .replace("{hub}", "home")
+                .replace("{device}", "pi")
+                .replace("{name}", "temp")
+                .replace("{id}", "01935c54-0000-7000-8000-000000000004");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())
+                .unwrap_or(reqwest::Method::GET);
+            let body = (method != reqwest::Method::GET && method != reqwest::Method::DELETE)
+                .then(|| serde_json::json!({}));
+            for token in [None, Some("agt_forged")] {
+                let a = app
+                    .call(method.clone(), &concrete, token, body.clone())
+                    .await;
+                assert_eq!(
+                    a.status, 401,
+                    "{method} {concrete} with {token:?}: {}",
+                    a.text
+                );
+                assert_eq!(a.code(), "unauthorized");
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 25,
+        "only {checked} operations declare the bearer token"
     );
 }

@@ -215,3 +215,10 @@ async fn a_third_account_cannot_see_or_touch_a_purchase() {
     .expect(404);
     app.get("/purchases", None).await.expect(401);
 }
+
+#[tokio::test]
+async fn only_administrators_list_every_purchase() {
+    let (app, _alice, bob) = market().await;
+    let a = app.get("/purchases?all=true", Some(&bob)).await.expect(403);
+    assert_eq!(a.code(), "forbidden");
+}
