@@ -469,9 +469,22 @@ async fn run<S>(
                 None
             },
         });
-        let resends = state.resends(&inner.ctx());
+        // Re-sends go first, in order, while the queue has room (it usually
+        // has: the window is rarely wider than the queue); the rest follow as
+        // soon as the writer makes room.
+        let mut resends = state.resends(&inner.ctx()).into_iter();
+        let mut rest = Vec::new();
+        for o in resends.by_ref() {
+            if let Err(mpsc::error::TrySendError::Full(o) | mpsc::error::TrySendError::Closed(o)) =
+                tx.try_send(o)
+            {
+                rest.push(o);
+                break;
+            }
+        }
+        rest.extend(resends);
         drop(state);
-        (session, discarded, resends)
+        (session, discarded, rest)
     };
     if let Some(old) = discarded {
         // A Clean Start replaced this session: its connection (if any) is
@@ -969,6 +982,11 @@ impl Conn {
         }
         let existed = {
             let state = self.session.state.lock();
+            if state.ended {
+                // The session was discarded (Clean Start elsewhere) and this
+                // connection is about to close: add nothing to the trie.
+                return ReasonCode::UnspecifiedError;
+            }
             let existed = state.subscriptions.contains_key(filter);
             if !existed && state.subscriptions.len() >= config.max_subscriptions {
                 drop(state);

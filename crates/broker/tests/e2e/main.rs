@@ -524,6 +524,40 @@ async fn clean_start_discards_a_stored_session_and_its_queue() {
 }
 
 #[tokio::test]
+async fn an_unacknowledged_qos1_message_is_resent_with_dup_after_a_reconnect() {
+    let t = TestBroker::start().await;
+    let persistent = |o: &mut rumqttc::v5::MqttOptions| {
+        o.set_clean_start(false);
+        o.set_session_expiry_interval(Some(60));
+    };
+    let mut s = V5::connect(t.addr, "forgetful", "u", |o| {
+        persistent(o);
+        o.set_manual_acks(true);
+    })
+    .await;
+    s.sub("retry", Q5::AtLeastOnce).await;
+    let mut p = V5::connect(t.addr, "p", "u", |_| {}).await;
+    p.client
+        .publish("retry", Q5::AtLeastOnce, false, "again")
+        .await
+        .unwrap();
+    p.puback().await;
+    let first = s.publish().await;
+    assert!(!first.dup);
+    s.vanish();
+    let (mut s, ack) = V5::try_connect(t.addr, "forgetful", "u", "pw", persistent).await;
+    assert!(ack.expect("reconnects").session_present);
+    let again = s.publish().await;
+    assert_eq!(
+        (text(&again.payload), again.dup, again.pkid),
+        ("again", true, first.pkid)
+    );
+    s.disconnect().await;
+    p.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn a_v4_persistent_session_keeps_its_subscription_and_queue() {
     let t = TestBroker::start().await;
     let persistent = |o: &mut rumqttc::MqttOptions| {
