@@ -1,8 +1,8 @@
 //! Products: create, read, edit (never the topic or hub), soft delete, and search.
 
 use agora_market::{
-    AccountName, Actor, HubName, Location, MarketEvent, NotificationKind, Party, Plan, Product,
-    ProductDetails, ProductId, ProductKind, ProductName, ProductTopic, PurchaseAction, Tag, Title,
+    AccountName, Actor, HubName, Location, MarketEvent, Party, Plan, Product, ProductDetails,
+    ProductId, ProductKind, ProductName, ProductTopic, PurchaseAction, Tag, Title,
 };
 use serde_json::json;
 use sqlx::sqlite::SqliteRow;
@@ -11,7 +11,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use crate::error::conflict_on;
 use crate::page::{Page, PageRequest};
 use crate::rows::{self, ts};
-use crate::{Result, Store, StoreError, audit, hubs, notifications, purchases};
+use crate::{Result, Store, StoreError, audit, hubs, purchases};
 
 /// The product columns plus rating aggregates; `p` is products, `a` the owner's account.
 pub(crate) const SELECT: &str = "SELECT p.*,
@@ -408,7 +408,8 @@ impl Store {
     pub async fn delete_product(&self, actor: &Actor, topic: &ProductTopic) -> Result<()> {
         let mut w = self.write_as(actor).await?;
         let p = find_managed(w.conn(), actor, topic).await?;
-        let ended = purchases::end_all_for_product(
+        // Each buyer is told by the revocation itself (a ProductDeleted notification).
+        purchases::end_all_for_product(
             &mut w,
             p.id,
             PurchaseAction::Revoke,
@@ -416,17 +417,6 @@ impl Store {
             "the product was deleted",
         )
         .await?;
-        for buyer in ended {
-            notifications::notify(
-                w.conn(),
-                buyer,
-                NotificationKind::ProductDeleted,
-                &format!("Product {topic} was deleted by its seller."),
-                Some(topic),
-                None,
-            )
-            .await?;
-        }
         sqlx::query("UPDATE products SET deleted_at = ? WHERE id = ?")
             .bind(ts(crate::now()))
             .bind(p.id.to_string())

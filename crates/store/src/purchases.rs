@@ -120,7 +120,8 @@ async fn apply(
     let to = p.state.apply(action, party)?;
     if action == PurchaseAction::Approve {
         let (ends_at, quota) = purchase::activation(&p.plan, now);
-        sqlx::query("UPDATE purchases SET state = ?, started_at = ?, ends_at = ?, quota_messages = ?, decided_by = ?, reason = ? WHERE id = ?")
+        sqlx::query("UPDATE purchases SET state = ?, started_at = ?, ends_at = ?, quota_messages = ?, paid_cents = price_cents,
+             decided_by = ?, reason = ? WHERE id = ?")
         .bind(to.as_str())
         .bind(ts(now))
         .bind(opt_ts(ends_at))
@@ -170,6 +171,14 @@ async fn apply(
             Some((
                 NotificationKind::PurchaseDeclined,
                 format!("Your request for {topic} was declined.{why}"),
+            )),
+            None,
+        ),
+        // Agora revokes only when the product (or its hub) is deleted.
+        PurchaseAction::Revoke if party == Party::System => (
+            Some((
+                NotificationKind::ProductDeleted,
+                format!("Product {topic} was deleted by its seller; your access ended."),
             )),
             None,
         ),
@@ -378,7 +387,7 @@ impl Store {
                 .bind(count)
                 .bind(plan.price_cents())
                 // No real money moves; a request is "paid" when the seller approves it.
-                .bind(plan.price_cents())
+                .bind(if active { plan.price_cents() } else { 0 })
                 .bind(state.as_str())
                 .bind(message.clone())
                 .bind(ts(now))

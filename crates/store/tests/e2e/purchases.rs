@@ -108,6 +108,7 @@ async fn restricted_requests_wait_for_the_seller() {
         .expect("approve");
     assert_eq!(approved.state, PurchaseState::Active);
     assert!(approved.ends_at.is_some());
+    assert_eq!(approved.paid_cents, 1000);
     assert!(matches!(
         events.recv().await,
         Ok(MarketEvent::PurchaseActivated { .. })
