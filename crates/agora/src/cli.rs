@@ -80,6 +80,19 @@ Examples:
   agora sub -u bob -P \"$ACCESS_KEY\" -t 'alice/home/temp/#' -C 10
   agora sub --tls --insecure -u bob -P \"$ACCESS_KEY\" -t alice/home/temp   # testing only")]
     Sub(crate::client::SubArgs),
+
+    /// Operator commands on the server's data folder: users, access keys, suspensions, sessions.
+    #[command(after_help = "\
+Examples:
+  agora admin create-user root --admin
+  agora admin create-access-key bob
+  agora admin suspend mallory --reason 'reselling data'
+  agora admin list-sessions
+  agora admin kick bob laptop-1
+
+Account commands work whether the server runs or not; a running server applies them at once.
+list-sessions and kick talk to the running server (through <data_dir>/server.json).")]
+    Admin(crate::admin::AdminArgs),
 }
 
 /// Flags of `agora serve`.

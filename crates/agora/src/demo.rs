@@ -243,7 +243,8 @@ pub(crate) async fn seed(store: &Store, data_dir: &Path) -> anyhow::Result<Seede
     Ok(seeded)
 }
 
-fn write_secret_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+/// Writes a file only its owner may read (mode 0600 on Unix).
+pub(crate) fn write_secret_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

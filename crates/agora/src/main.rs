@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
+mod admin;
 mod cli;
 mod client;
 mod config;
@@ -68,6 +69,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 device_key::sign_token_from_file(&args.key, args.iss.as_deref(), args.ttl.0)?;
             println!("{token}");
             Ok(())
+        }
+        Command::Admin(args) => {
+            let mut overrides = Vec::new();
+            if let Some(d) = &args.data_dir {
+                overrides.push(("server.data_dir", d.display().to_string()));
+            }
+            let config =
+                config::Config::load(args.config.as_deref(), config::agora_env(), &overrides)?;
+            let data_dir = config.server.data_dir.clone();
+            let database = config.database.url.clone();
+            client_runtime()?.block_on(admin::run(args, data_dir, database))
         }
         Command::Pub(args) => client_runtime()?.block_on(client::publish(args)),
         Command::Sub(args) => client_runtime()?.block_on(client::subscribe(args)),

@@ -119,12 +119,13 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         let b = broker.clone();
         tasks.spawn(async move { b.serve_tls(listener, tls).await });
     }
+    let control_token = crate::admin::new_token();
     let mut http_addr = None;
     if let Some((listener, addr)) = http {
         http_addr = Some(addr);
         lines.push(format!("listening http {addr}"));
         lines.push(format!("listening ws ws://{addr}/mqtt"));
-        let app = http_app(&broker, &config, market.as_ref());
+        let app = http_app(&broker, &config, market.as_ref(), &control_token);
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(
@@ -142,6 +143,7 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         !lines.is_empty(),
         "every listener is off (server.mqtt, server.mqtts, server.http): nothing to serve"
     );
+    crate::admin::write_server_file(&data_dir, http_addr, &control_token)?;
     announce(&lines)?;
 
     if let Some(seeded) = seeded {
@@ -169,11 +171,20 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     if let Some(m) = market {
         m.store.close().await;
     }
+    crate::admin::remove_server_file(&data_dir);
     Ok(())
 }
 
 async fn open_store(config: &Config, data_dir: &Path) -> anyhow::Result<agora_store::Store> {
-    let path = match config.database.url.as_deref() {
+    open_store_at(data_dir, config.database.url.as_deref()).await
+}
+
+/// Opens the market database: `database.url`, or `agora.db` in the data folder.
+pub(crate) async fn open_store_at(
+    data_dir: &Path,
+    url: Option<&str>,
+) -> anyhow::Result<agora_store::Store> {
+    let path = match url {
         None => data_dir.join("agora.db"),
         Some(url) if url.starts_with("sqlite:") => {
             let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
@@ -201,8 +212,18 @@ fn access_config(config: &Config) -> AccessConfig {
 }
 
 /// The HTTP application: REST API, MQTT over WebSocket, health and metrics.
-fn http_app(broker: &Broker, config: &Config, market: Option<&MarketParts>) -> Router {
+fn http_app(
+    broker: &Broker,
+    config: &Config,
+    market: Option<&MarketParts>,
+    control_token: &str,
+) -> Router {
     let app = Router::new()
+        .merge(crate::admin::control_router(
+            control_token.to_owned(),
+            broker.clone(),
+            market.map(|m| (m.access.clone(), m.store.clone())),
+        ))
         .merge(crate::ws::router(
             broker.clone(),
             config.broker.max_packet_size as usize,

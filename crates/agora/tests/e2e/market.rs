@@ -19,7 +19,7 @@ struct Market {
 }
 
 fn market() -> Market {
-    let agora = spawn_agora("");
+    let agora = spawn_agora("[broker]\nsys_interval = \"1s\"\n");
     let api = Api::new(&agora);
     let alice = api.account("alice");
     let bob = api.account("bob");
@@ -707,4 +707,129 @@ fn the_demo_prints_credentials_and_data_flows_to_bob() {
         .expect("curl");
     let metrics = String::from_utf8_lossy(&m.stdout);
     assert!(metrics.contains("agora_auth_success_total"), "{metrics}");
+}
+
+fn admin(agora: &Agora, args: &[&str]) -> std::process::Output {
+    run_with_stdin(
+        Command::new(agora_bin())
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(agora.data.path())
+            .args(args),
+        b"",
+    )
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "agora admin failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn agora_admin_manages_a_running_server_admins_read_sys_and_suspension_cuts_off() {
+    let m = market();
+    m.buy("alice/home/temp");
+    let key = m.bob_key();
+    // An admin made on the data folder of the running server, with an access key.
+    let made = stdout(&admin(&m.agora, &["create-user", "root", "--admin"]));
+    assert!(
+        made.contains("created admin root") && made.contains("password: "),
+        "{made}"
+    );
+    let key_out = stdout(&admin(&m.agora, &["create-access-key", "root"]));
+    let root_key = key_out
+        .lines()
+        .find(|l| l.starts_with("agk_"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    assert!(root_key.starts_with("agk_"), "{key_out}");
+    // Admins read $SYS (the test config publishes it every second).
+    let (status, lines, _) = sub_v5(
+        m.mqtt(),
+        "root",
+        &root_key,
+        "$SYS/broker/clients/connected",
+        "1",
+    )
+    .finish();
+    assert_eq!(status, Some(0), "{lines:?}");
+    // Bob's session shows in list-sessions; suspending bob closes it with 0x87.
+    let mut bob = paho(
+        m.mqtt(),
+        &[
+            "sub",
+            "--protocol",
+            "5",
+            "--user",
+            "bob",
+            "--password",
+            &key,
+            "--topic",
+            "alice/home/temp",
+            "--client-id",
+            "bobs-laptop",
+            "--count",
+            "100",
+            "--timeout",
+            "20",
+        ],
+    );
+    assert!(
+        bob.wait_line(|l| l == "suback 1").is_some(),
+        "{:?}",
+        bob.seen
+    );
+    let listed = stdout(&admin(&m.agora, &["list-sessions"]));
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("bob") && l.contains("bobs-laptop") && l.contains("connected")),
+        "{listed}"
+    );
+    stdout(&admin(&m.agora, &["suspend", "bob", "--reason", "test"]));
+    assert!(
+        bob.wait_line(|l| l == "disconnect 135").is_some(),
+        "{:?}",
+        bob.seen
+    );
+    let (status, lines, _) = sub_v5(m.mqtt(), "bob", &key, "alice/home/temp", "1").finish();
+    assert_eq!(
+        status,
+        Some(2),
+        "a suspended account cannot log in: {lines:?}"
+    );
+    // Kick a device session.
+    let mut pi = paho(
+        m.mqtt(),
+        &[
+            "sub",
+            "--protocol",
+            "5",
+            "--user",
+            "alice$home$pi",
+            "--password",
+            &m.pi_secret,
+            "--topic",
+            "alice/home/temp/cmd/#",
+            "--client-id",
+            "pi-1",
+            "--count",
+            "1",
+            "--timeout",
+            "20",
+        ],
+    );
+    assert!(pi.wait_line(|l| l == "suback 1").is_some(), "{:?}", pi.seen);
+    let kicked = stdout(&admin(&m.agora, &["kick", "alice$home$pi", "pi-1"]));
+    assert!(kicked.contains("disconnected"), "{kicked}");
+    assert!(
+        pi.wait_line(|l| l == "disconnect 152").is_some(),
+        "0x98 Administrative action: {:?}",
+        pi.seen
+    );
 }
