@@ -7,7 +7,7 @@
 //! token is still a 401 (a client that sends credentials wants to know they are wrong, not
 //! to be silently served as anonymous).
 
-use agora_market::{Account, Actor};
+use agora_market::{Account, Actor, ApiTokenId};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -23,6 +23,8 @@ pub struct Caller {
     pub account: Account,
     /// The identity to hand to store methods.
     pub actor: Actor,
+    /// The token this request came with (listed as `current`; revoked on log-out).
+    pub token_id: ApiTokenId,
 }
 
 /// A caller who may or may not have sent a token.
@@ -55,9 +57,9 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
 }
 
 async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
-    let account = state
+    let (account, token_id) = state
         .store()
-        .authenticate_api_token(token)
+        .authenticate_api_token_with_id(token)
         .await
         .map_err(|e| match e {
             agora_store::StoreError::Unauthenticated => {
@@ -66,7 +68,11 @@ async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiError>
             other => store_error(other),
         })?;
     let actor = account.actor();
-    Ok(Caller { account, actor })
+    Ok(Caller {
+        account,
+        actor,
+        token_id,
+    })
 }
 
 impl FromRequestParts<ApiState> for Caller {

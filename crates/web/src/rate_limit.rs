@@ -1,5 +1,6 @@
 //! Login throttling (SPEC §3: "Login is rate-limited per account and per
-//! address"), and the client address it keys on.
+//! address"), sign-up throttling per address (each sign-up costs an argon2 hash, and
+//! unthrottled it is a way to fill the database), and the client address they key on.
 //!
 //! Two GCRA limiters from `governor`: one keyed by account name, one by the
 //! client's IP. A password attempt must pass both, so neither spraying one
@@ -25,6 +26,8 @@ pub struct LoginLimits {
     pub per_account_per_minute: NonZeroU32,
     /// Attempts per client address per minute (burst of the same size).
     pub per_address_per_minute: NonZeroU32,
+    /// Sign-ups (`POST /accounts`) per client address per minute.
+    pub signups_per_address_per_minute: NonZeroU32,
 }
 
 impl Default for LoginLimits {
@@ -32,6 +35,7 @@ impl Default for LoginLimits {
         Self {
             per_account_per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
             per_address_per_minute: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
+            signups_per_address_per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -39,10 +43,15 @@ impl Default for LoginLimits {
 /// Prune idle keys once a limiter holds this many.
 const PRUNE_AT: usize = 10_000;
 
+/// Longest account key kept: names are at most 32 characters, so this loses nothing real,
+/// and a flood of huge made-up names cannot grow the table's memory.
+const ACCOUNT_KEY_MAX: usize = 64;
+
 /// The two login limiters.
 pub(crate) struct LoginLimiter {
     by_account: DefaultKeyedRateLimiter<String>,
     by_address: DefaultKeyedRateLimiter<IpAddr>,
+    signups: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl LoginLimiter {
@@ -53,6 +62,9 @@ impl LoginLimiter {
             )),
             by_address: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
                 limits.per_address_per_minute,
+            )),
+            signups: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+                limits.signups_per_address_per_minute,
             )),
         }
     }
@@ -75,13 +87,34 @@ impl LoginLimiter {
         if self.by_account.len() > PRUNE_AT {
             self.by_account.retain_recent();
         }
-        let key = account.to_ascii_lowercase();
+        let key: String = account
+            .chars()
+            .take(ACCOUNT_KEY_MAX)
+            .collect::<String>()
+            .to_ascii_lowercase();
         if let Err(not_until) = self.by_account.check_key(&key) {
             let wait = not_until.wait_time_from(self.by_account.clock().now());
             tracing::warn!(account = %key, "login attempts for this account are being throttled");
             return Err(ApiError::rate_limited(wait.as_secs() + 1));
         }
         Ok(())
+    }
+}
+
+impl LoginLimiter {
+    /// Counts one sign-up from `address`; `rate_limited` when over. Without an address
+    /// (no peer information) nothing is counted.
+    pub(crate) fn check_signup(&self, address: Option<IpAddr>) -> Result<(), ApiError> {
+        let Some(ip) = address else {
+            return Ok(());
+        };
+        if self.signups.len() > PRUNE_AT {
+            self.signups.retain_recent();
+        }
+        self.signups.check_key(&ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.signups.clock().now());
+            ApiError::rate_limited(wait.as_secs() + 1)
+        })
     }
 }
 
@@ -116,6 +149,7 @@ mod tests {
         LoginLimits {
             per_account_per_minute: NonZeroU32::new(account).unwrap_or(NonZeroU32::MIN),
             per_address_per_minute: NonZeroU32::new(address).unwrap_or(NonZeroU32::MIN),
+            ..LoginLimits::default()
         }
     }
 

@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
 
 /// An access key as listed: never with its secret.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": "01935c55-0000-7000-8000-000000000006", "name": "raspberry", "username": "bob", "product_ids": [], "expires_at": null, "created_at": "2026-12-03T06:36:00Z", "revoked_at": null}))]
+#[schema(example = json!({"id": "01935c55-0000-7000-8000-000000000006", "name": "raspberry", "username": "bob", "products": [], "product_ids": [], "expires_at": null, "created_at": "2026-12-03T06:36:00Z", "revoked_at": null}))]
 pub struct AccessKeyView {
     /// Its id (for `DELETE /access-keys/{id}`).
     pub id: Uuid,
@@ -39,7 +39,10 @@ pub struct AccessKeyView {
     pub name: String,
     /// The MQTT username to use with it: the account name.
     pub username: String,
-    /// The products it opens; empty means every product the account may read.
+    /// The topics of the products it opens; empty means every product the account may
+    /// read.
+    pub products: Vec<String>,
+    /// The ids of the same products, in the same order.
     pub product_ids: Vec<Uuid>,
     /// When it stops working, if ever.
     #[serde(with = "time::serde::rfc3339::option")]
@@ -58,6 +61,7 @@ impl AccessKeyView {
             id: k.id.0,
             name: k.name.to_string(),
             username: username.to_owned(),
+            products: k.topics.iter().map(ToString::to_string).collect(),
             product_ids: k.products.iter().map(|p| p.0).collect(),
             expires_at: k.expires_at,
             created_at: k.created_at,
@@ -97,7 +101,7 @@ pub struct NewAccessKey {
     params(PageParams),
     responses(
         (status = 200, description = "One page of keys", body = Page<AccessKeyView>,
-            example = json!({"items": [{"id": "01935c55-0000-7000-8000-000000000006", "name": "raspberry", "username": "bob", "product_ids": [], "expires_at": null, "created_at": "2026-12-03T06:36:00Z", "revoked_at": null}], "next_cursor": null})),
+            example = json!({"items": [{"id": "01935c55-0000-7000-8000-000000000006", "name": "raspberry", "username": "bob", "products": [], "product_ids": [], "expires_at": null, "created_at": "2026-12-03T06:36:00Z", "revoked_at": null}], "next_cursor": null})),
         (status = 401, description = "No or bad token", body = ErrorBody),
     )
 )]
@@ -122,7 +126,7 @@ async fn list_keys(
     request_body(content = NewAccessKey, example = json!({"name": "raspberry", "products": ["alice/home/temp"]})),
     responses(
         (status = 201, description = "Created; `key` is shown only here", body = CreatedAccessKey,
-            example = json!({"id": "01935c55-0000-7000-8000-000000000006", "name": "raspberry", "username": "bob", "product_ids": ["01935c53-0000-7000-8000-000000000003"], "expires_at": null, "created_at": "2026-12-03T06:36:00Z", "revoked_at": null, "key": "agk_Hq8s2Lm4Xc0Vb7Nt1Rz9Kp3Wd6Fg5Ya2Je8Ui4Oo0Pl"})),
+            example = json!({"id": "01935c55-0000-7000-8000-000000000006", "name": "raspberry", "username": "bob", "products": ["alice/home/temp"], "product_ids": ["01935c53-0000-7000-8000-000000000003"], "expires_at": null, "created_at": "2026-12-03T06:36:00Z", "revoked_at": null, "key": "agk_Hq8s2Lm4Xc0Vb7Nt1Rz9Kp3Wd6Fg5Ya2Je8Ui4Oo0Pl"})),
         (status = 422, description = "Bad name, product or expiry", body = ErrorBody,
             example = json!({"error": {"code": "validation", "message": "must not contain '+' (an MQTT wildcard); allowed are A-Z a-z 0-9 _ -", "field": "products[0]"}})),
     )

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::ApiState;
+use crate::auth::ClientIp;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Json;
 use crate::routes::{StoreResultExt, invalid};
@@ -73,12 +74,14 @@ impl From<Account> for AccountView {
             example = json!({"error": {"code": "forbidden", "message": "sign-up is closed on this server; ask an administrator for an account", "field": null}})),
         (status = 409, description = "The name is taken", body = ErrorBody,
             example = json!({"error": {"code": "conflict", "message": "this account name is taken", "field": "name"}})),
+        (status = 429, description = "Too many sign-ups from this address", body = ErrorBody),
         (status = 422, description = "A name or password that breaks the rules", body = ErrorBody,
             example = json!({"error": {"code": "validation", "message": "must not contain '/' (it separates MQTT topic levels); allowed are a-z 0-9 _", "field": "name"}})),
     )
 )]
 async fn create_account(
     State(state): State<ApiState>,
+    ip: ClientIp,
     Json(body): Json<NewAccount>,
 ) -> ApiResult<(StatusCode, axum::Json<AccountView>)> {
     if !state.settings().open_signup {
@@ -88,6 +91,9 @@ async fn create_account(
     }
     let name = AccountName::parse(&body.name).map_err(|e| invalid(e.with_field("name")))?;
     let password = Password::new(&body.password, &name).map_err(invalid)?;
+    // Counted only once the request is valid: the cost to guard is the argon2 hash and
+    // the new row, and a person correcting a typo should not be locked out.
+    state.login_limiter().check_signup(ip.0)?;
     let account = state
         .store()
         .create_account(&name, &password, Role::User)

@@ -140,7 +140,7 @@ fn tags(tags: &[String]) -> Result<Vec<Tag>, ValidationError> {
 
 /// A product as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": "01935c53-0000-7000-8000-000000000003", "topic": "alice/home/temp", "owner": "alice", "hub": "home", "name": "temp", "title": "Living-room temperature", "description": "°C every 5 s", "kind": "sensor", "restricted": false, "plan": {"type": "free"}, "location": {"lat": 48.8566, "lon": 2.3522}, "tags": ["temperature"], "declared_rate_secs": 5, "schema": null, "licence": "CC-BY-4.0", "rating_avg": 4.5, "rating_count": 2, "created_at": "2026-12-03T06:34:00Z", "updated_at": "2026-12-03T06:34:00Z"}))]
+#[schema(example = json!({"id": "01935c53-0000-7000-8000-000000000003", "topic": "alice/home/temp", "owner": "alice", "hub": "home", "name": "temp", "title": "Living-room temperature", "description": "°C every 5 s", "kind": "sensor", "restricted": false, "plan": {"type": "free"}, "location": {"lat": 48.8566, "lon": 2.3522}, "tags": ["temperature"], "declared_rate_secs": 5, "schema": null, "licence": "CC-BY-4.0", "rating_avg": 4.5, "rating_count": 2, "created_at": "2026-12-03T06:34:00Z", "updated_at": "2026-12-03T06:34:00Z", "liveness": {"last_data_at": "2026-12-03T06:59:55Z", "measured_interval_secs": 5.02, "published_messages": 1440, "published_bytes": 57600}}))]
 pub struct ProductView {
     /// Its id.
     pub id: Uuid,
@@ -185,6 +185,35 @@ pub struct ProductView {
     /// Distance from `near` in km (searches with `near` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distance_km: Option<f64>,
+    /// When data last arrived and how often it comes (`GET` of one product only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessView>,
+}
+
+/// What the broker measured of a product, beside what the seller declared.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"last_data_at": "2026-12-03T06:59:55Z", "measured_interval_secs": 5.02, "published_messages": 1440, "published_bytes": 57600}))]
+pub struct LivenessView {
+    /// When the product last received data; `null` if never.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_data_at: Option<OffsetDateTime>,
+    /// Measured seconds between messages (compare `declared_rate_secs`).
+    pub measured_interval_secs: Option<f64>,
+    /// Messages published in all.
+    pub published_messages: u64,
+    /// Bytes published in all.
+    pub published_bytes: u64,
+}
+
+impl From<agora_store::ProductActivity> for LivenessView {
+    fn from(a: agora_store::ProductActivity) -> Self {
+        Self {
+            last_data_at: a.last_data_at,
+            measured_interval_secs: a.measured_interval_secs,
+            published_messages: a.published_messages,
+            published_bytes: a.published_bytes,
+        }
+    }
 }
 
 impl ProductView {
@@ -214,6 +243,7 @@ impl ProductView {
             created_at: p.created_at,
             updated_at: p.updated_at,
             distance_km,
+            liveness: None,
         }
     }
 }
@@ -487,7 +517,7 @@ async fn search_products(
 /// The product path parameters.
 type ProductPath = Path<(String, String, String)>;
 
-/// A product (no token needed).
+/// A product, with its liveness (no token needed).
 #[utoipa::path(
     get, path = "/products/{owner}/{hub}/{name}", tag = "products",
     params(("owner" = String, Path, description = "Seller"), ("hub" = String, Path, description = "Hub"), ("name" = String, Path, description = "Product")),
@@ -503,7 +533,10 @@ async fn get_product(
 ) -> ApiResult<axum::Json<ProductView>> {
     let topic = topic_from_path(&owner, &hub, &name)?;
     let product = state.store().get_product(&topic).await.api()?;
-    Ok(axum::Json(product.into()))
+    let activity = state.store().product_activity(product.id).await.api()?;
+    let mut view = ProductView::from(product);
+    view.liveness = Some(activity.into());
+    Ok(axum::Json(view))
 }
 
 /// Edit a product (owner only); its topic and hub never change.

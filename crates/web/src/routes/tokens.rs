@@ -1,4 +1,5 @@
-//! `POST /tokens` · `GET /tokens` · `DELETE /tokens/{id}`: personal API tokens.
+//! `POST /tokens` · `GET /tokens` · `DELETE /tokens/{id}` · `DELETE /tokens/current`:
+//! personal API tokens.
 //!
 //! `POST /tokens` is also the login: with `account` + `password` it mints a token for that
 //! account (throttled per account and per address); with a bearer token instead it mints
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
+        .routes(routes!(log_out))
 }
 
 /// A request for a new token.
@@ -47,7 +49,7 @@ pub struct NewToken {
 
 /// A token as listed: never with its secret.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": "01935c50-1f2a-7d41-8b7e-9a0c1d2e3f40", "name": "laptop", "expires_at": null, "created_at": "2026-12-03T06:31:00Z", "last_used_at": "2026-12-03T06:40:00Z"}))]
+#[schema(example = json!({"id": "01935c50-1f2a-7d41-8b7e-9a0c1d2e3f40", "name": "laptop", "expires_at": null, "created_at": "2026-12-03T06:31:00Z", "last_used_at": "2026-12-03T06:40:00Z", "current": true}))]
 pub struct TokenView {
     /// Its id (for `DELETE /tokens/{id}`).
     pub id: Uuid,
@@ -62,11 +64,14 @@ pub struct TokenView {
     /// When it last authenticated a request (to the minute or so).
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
+    /// Whether it is the token of the request that lists it.
+    pub current: bool,
 }
 
-impl From<ApiToken> for TokenView {
-    fn from(t: ApiToken) -> Self {
+impl TokenView {
+    fn new(t: ApiToken, current: Option<ApiTokenId>) -> Self {
         Self {
+            current: current == Some(t.id),
             id: t.id.0,
             name: t.name.to_string(),
             expires_at: t.expires_at,
@@ -96,7 +101,7 @@ pub struct CreatedToken {
     request_body(content = NewToken, example = json!({"name": "laptop", "account": "alice", "password": "correct horse battery"})),
     responses(
         (status = 201, description = "Created; `token` is shown only here", body = CreatedToken,
-            example = json!({"id": "01935c50-1f2a-7d41-8b7e-9a0c1d2e3f40", "name": "laptop", "expires_at": null, "created_at": "2026-12-03T06:31:00Z", "last_used_at": null, "token": "agt_3q2-7wGm0Zb1kq9Yx4vXc8Jr5TtH6uNfL2pEaSdWoI0"})),
+            example = json!({"id": "01935c50-1f2a-7d41-8b7e-9a0c1d2e3f40", "name": "laptop", "expires_at": null, "created_at": "2026-12-03T06:31:00Z", "last_used_at": null, "current": false, "token": "agt_3q2-7wGm0Zb1kq9Yx4vXc8Jr5TtH6uNfL2pEaSdWoI0"})),
         (status = 401, description = "Wrong account or password, or bad token", body = ErrorBody,
             example = json!({"error": {"code": "unauthorized", "message": "wrong account name or password", "field": null}})),
         (status = 429, description = "Too many login attempts", body = ErrorBody,
@@ -136,7 +141,7 @@ async fn create_token(
     Ok((
         StatusCode::CREATED,
         axum::Json(CreatedToken {
-            info: token.into(),
+            info: TokenView::new(token, None),
             token: secret.into_string(),
         }),
     ))
@@ -149,7 +154,7 @@ async fn create_token(
     params(PageParams),
     responses(
         (status = 200, description = "One page of tokens", body = Page<TokenView>,
-            example = json!({"items": [{"id": "01935c50-1f2a-7d41-8b7e-9a0c1d2e3f40", "name": "laptop", "expires_at": null, "created_at": "2026-12-03T06:31:00Z", "last_used_at": "2026-12-03T06:40:00Z"}], "next_cursor": null})),
+            example = json!({"items": [{"id": "01935c50-1f2a-7d41-8b7e-9a0c1d2e3f40", "name": "laptop", "expires_at": null, "created_at": "2026-12-03T06:31:00Z", "last_used_at": "2026-12-03T06:40:00Z", "current": true}], "next_cursor": null})),
         (status = 401, description = "No or bad token", body = ErrorBody),
     )
 )]
@@ -163,7 +168,9 @@ async fn list_tokens(
         .list_api_tokens(&caller.actor, &page_request(params)?)
         .await
         .api()?;
-    Ok(axum::Json(page(tokens, TokenView::from)))
+    Ok(axum::Json(page(tokens, |t| {
+        TokenView::new(t, Some(caller.token_id))
+    })))
 }
 
 /// Revoke one of the caller's tokens; it stops working at once.
@@ -185,6 +192,24 @@ async fn revoke_token(
     state
         .store()
         .revoke_api_token(&caller.actor, ApiTokenId(id))
+        .await
+        .api()?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Log out: revoke the token this request is made with.
+#[utoipa::path(
+    delete, path = "/tokens/current", tag = "tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked; the token no longer works"),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+    )
+)]
+async fn log_out(State(state): State<ApiState>, caller: Caller) -> ApiResult<StatusCode> {
+    state
+        .store()
+        .revoke_api_token(&caller.actor, caller.token_id)
         .await
         .api()?;
     Ok(StatusCode::NO_CONTENT)

@@ -46,6 +46,9 @@ async fn a_key_limited_to_products_lists_them_and_refuses_bad_topics() {
         .await
         .expect(201);
     assert_eq!(created.body["product_ids"][0], p.body["id"]);
+    assert_eq!(created.body["products"][0], "alice/home/temp");
+    let list = app.get("/access-keys", Some(&bob)).await.expect(200);
+    assert_eq!(list.body["items"][0]["products"][0], "alice/home/temp");
     let a = app
         .post(
             "/access-keys",

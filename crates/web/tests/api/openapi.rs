@@ -6,6 +6,7 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("post", "/tokens"),
     ("get", "/tokens"),
     ("delete", "/tokens/{id}"),
+    ("delete", "/tokens/current"),
     ("get", "/me"),
     ("get", "/hubs"),
     ("post", "/hubs"),

@@ -34,6 +34,12 @@ async fn a_seller_creates_reads_edits_and_deletes_a_product() {
     assert_eq!(created.body["kind"], "sensor");
     let read = app.get("/products/alice/home/temp", None).await.expect(200);
     assert_eq!(read.body["title"], "Product temp");
+    assert!(
+        read.body["liveness"]["last_data_at"].is_null(),
+        "{}",
+        read.text
+    );
+    assert_eq!(read.body["liveness"]["published_messages"], 0);
     let edited = app
         .patch(
             "/products/alice/home/temp",

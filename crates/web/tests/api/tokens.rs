@@ -108,6 +108,7 @@ async fn login_attempts_are_rate_limited_per_account() {
         login_limits: LoginLimits {
             per_account_per_minute: NonZeroU32::new(3).unwrap_or(NonZeroU32::MIN),
             per_address_per_minute: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
+            ..LoginLimits::default()
         },
         ..ApiSettings::default()
     })
@@ -136,6 +137,7 @@ async fn login_attempts_are_rate_limited_per_address() {
         login_limits: LoginLimits {
             per_account_per_minute: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
             per_address_per_minute: NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN),
+            ..LoginLimits::default()
         },
         ..ApiSettings::default()
     })
@@ -171,4 +173,38 @@ async fn a_password_without_an_account_names_the_missing_field() {
     app.post("/tokens", None, json!({"name": "x"}))
         .await
         .expect(401);
+}
+
+#[tokio::test]
+async fn the_current_token_is_marked_and_log_out_revokes_only_it() {
+    let app = spawn_app().await;
+    let first = app.user("alice").await;
+    let second = app.log_in("alice").await;
+    let list = app.get("/tokens", Some(&first)).await.expect(200);
+    let current: Vec<bool> = list.body["items"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|t| t["current"].as_bool()).collect())
+        .unwrap_or_default();
+    assert_eq!(current.iter().filter(|c| **c).count(), 1, "{}", list.text);
+    app.delete("/tokens/current", Some(&first))
+        .await
+        .expect(204);
+    app.get("/me", Some(&first)).await.expect(401);
+    app.get("/me", Some(&second)).await.expect(200);
+}
+
+#[tokio::test]
+async fn sign_ups_are_rate_limited_per_address() {
+    let app = spawn_app_with(ApiSettings {
+        login_limits: LoginLimits {
+            signups_per_address_per_minute: NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN),
+            ..LoginLimits::default()
+        },
+        ..ApiSettings::default()
+    })
+    .await;
+    app.sign_up("ann").await.expect(201);
+    app.sign_up("ben").await.expect(201);
+    let a = app.sign_up("cat").await.expect(429);
+    assert_eq!(a.code(), "rate_limited");
 }
