@@ -108,3 +108,33 @@ impl Actor {
         self.id == owner || self.is_admin()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(role: Role) -> Actor {
+        Actor {
+            id: AccountId::new(),
+            name: AccountName::parse("alice").expect("name"),
+            role,
+        }
+    }
+
+    #[test]
+    fn roles_round_trip_and_unknown_roles_are_refused() {
+        for r in [Role::User, Role::Admin] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn users_manage_only_their_own_things_and_admins_everything() {
+        let a = actor(Role::User);
+        assert!(a.may_manage(a.id));
+        assert!(!a.may_manage(AccountId::new()));
+        assert!(actor(Role::Admin).may_manage(AccountId::new()));
+        assert!(!a.is_operator());
+    }
+}

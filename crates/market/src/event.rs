@@ -119,3 +119,19 @@ pub enum MarketEvent {
         account: AccountName,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialise_with_a_type_tag_and_mqtt_names() {
+        let e = MarketEvent::DeviceDeleted {
+            device_id: DeviceId::new(),
+            username: DeviceUsername::parse("alice$home$pi").expect("username"),
+        };
+        let json = serde_json::to_value(&e).expect("json");
+        assert_eq!(json["type"], "device_deleted");
+        assert_eq!(json["username"], "alice$home$pi");
+    }
+}

@@ -39,3 +39,16 @@ pub fn check_description(s: &str) -> Result<(), crate::ValidationError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hub_descriptions_are_bounded() {
+        assert!(super::check_description("").is_ok());
+        assert!(super::check_description(&"é".repeat(super::DESCRIPTION_MAX)).is_ok());
+        assert_eq!(
+            super::check_description(&"x".repeat(super::DESCRIPTION_MAX + 1)).map_err(|e| e.field),
+            Err("description")
+        );
+    }
+}

@@ -48,3 +48,27 @@ impl fmt::Display for Label {
         f.write_str(&self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_trimmed_bounded_and_printable() {
+        assert_eq!(
+            Label::parse("name", "  laptop ").map(|l| l.to_string()),
+            Ok("laptop".to_owned())
+        );
+        assert!(
+            Label::parse("name", "Büro-PC ☕").is_ok(),
+            "labels are free text"
+        );
+        assert_eq!(
+            Label::parse("name", "   ").map_err(|e| e.field),
+            Err("name")
+        );
+        assert!(Label::parse("name", &"x".repeat(Label::MAX + 1)).is_err());
+        assert!(Label::parse("name", "a\u{7}b").is_err());
+        assert!(Label::parse("name", "a\nb").is_err());
+    }
+}

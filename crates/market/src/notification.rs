@@ -86,3 +86,30 @@ pub struct Notification {
     #[serde(with = "time::serde::rfc3339::option")]
     pub read_at: Option<OffsetDateTime>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::NotificationKind as K;
+
+    #[test]
+    fn kinds_round_trip_through_their_stored_form() {
+        for k in [
+            K::PurchaseRequested,
+            K::PurchaseApproved,
+            K::PurchaseDeclined,
+            K::AccessGranted,
+            K::AccessEndingSoon,
+            K::AccessEnded,
+            K::ProductDeleted,
+            K::DeviceRotated,
+            K::AccountSuspended,
+        ] {
+            assert_eq!(K::parse(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_value(k).ok(),
+                Some(serde_json::Value::String(k.as_str().to_owned()))
+            );
+        }
+        assert_eq!(K::parse("nope"), None);
+    }
+}

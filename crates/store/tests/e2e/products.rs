@@ -333,3 +333,62 @@ async fn product_activity_accumulates_and_never_goes_back_in_time() {
     );
     assert_eq!(a.measured_interval_secs, Some(5.2));
 }
+
+#[tokio::test]
+async fn a_deleted_products_name_can_be_used_again_with_a_fresh_history() {
+    let t = store().await;
+    let (alice, _) = market(&t.store).await;
+    let topic = product(
+        &t.store,
+        &alice,
+        "home",
+        "temp",
+        details("Temperature", Plan::Free, false),
+    )
+    .await;
+    let old = t.store.get_product(&topic).await.expect("product").id;
+    t.store
+        .delete_product(&alice, &topic)
+        .await
+        .expect("delete");
+    let again = product(
+        &t.store,
+        &alice,
+        "home",
+        "temp",
+        details("Temperature v2", Plan::Free, false),
+    )
+    .await;
+    assert_eq!(again, topic);
+    assert_ne!(t.store.get_product(&again).await.expect("product").id, old);
+}
+
+#[tokio::test]
+async fn an_invalid_patch_changes_nothing() {
+    let t = store().await;
+    let (alice, _) = market(&t.store).await;
+    let topic = product(
+        &t.store,
+        &alice,
+        "home",
+        "temp",
+        details("Temperature", Plan::Free, false),
+    )
+    .await;
+    let patch = ProductPatch {
+        description: Some("x".repeat(10_001)),
+        ..ProductPatch::default()
+    };
+    assert!(
+        matches!(t.store.update_product(&alice, &topic, &patch).await, Err(StoreError::Invalid(e)) if e.field == "description")
+    );
+    assert_eq!(
+        t.store
+            .get_product(&topic)
+            .await
+            .expect("product")
+            .details
+            .description,
+        "Temperature readings"
+    );
+}

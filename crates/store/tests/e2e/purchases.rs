@@ -618,3 +618,63 @@ async fn buyers_are_told_once_that_access_ends_soon() {
         vec![p.id]
     );
 }
+
+#[tokio::test]
+async fn notifications_can_be_filtered_and_all_marked_read() {
+    let t = store().await;
+    let (alice, bob) = market(&t.store).await;
+    let a = product(
+        &t.store,
+        &alice,
+        "home",
+        "a",
+        details("A", Plan::Free, false),
+    )
+    .await;
+    let b = product(
+        &t.store,
+        &alice,
+        "home",
+        "b",
+        details("B", Plan::Free, false),
+    )
+    .await;
+    t.store.purchase(&bob, &a, None).await.expect("buy");
+    t.store.purchase(&bob, &b, None).await.expect("buy");
+    assert_eq!(
+        t.store.unread_notifications(&alice).await.expect("count"),
+        2
+    );
+    assert_eq!(
+        t.store
+            .mark_all_notifications_read(&alice)
+            .await
+            .expect("read all"),
+        2
+    );
+    assert_eq!(
+        t.store.unread_notifications(&alice).await.expect("count"),
+        0
+    );
+    assert!(
+        t.store
+            .list_notifications(&alice, true, &PageRequest::default())
+            .await
+            .expect("unread")
+            .items
+            .is_empty()
+    );
+    assert_eq!(
+        t.store
+            .list_notifications(&alice, false, &PageRequest::default())
+            .await
+            .expect("all")
+            .items
+            .len(),
+        2
+    );
+    assert_eq!(
+        t.store.unread_notifications(&bob).await.expect("bob's own"),
+        2
+    );
+}
