@@ -38,8 +38,25 @@ use crate::session::{AckKind, AckOutcome, Command, Link, Outbound, Session};
 use crate::stats::{DropReason, Limit};
 use crate::will;
 
-/// Bytes the read buffer asks for per read.
-const READ_CHUNK: usize = 8 * 1024;
+/// Bytes the read buffer asks for per read at first (CONNECT and most
+/// packets of a quiet device fit).
+const READ_CHUNK: usize = 1024;
+
+/// Largest read the buffer grows to for a client that sends in bulk.
+const READ_CHUNK_MAX: usize = 64 * 1024;
+
+/// How much to ask for on the next read: doubled while reads fill what was
+/// offered, halved when they use little of it. An idle connection thus holds
+/// about a kilobyte of read buffer, a busy publisher reads in 64 KiB bites.
+fn next_chunk(chunk: usize, offered: usize, read: usize) -> usize {
+    if read >= offered {
+        (chunk * 2).min(READ_CHUNK_MAX)
+    } else if read < chunk / 4 {
+        (chunk / 2).max(READ_CHUNK)
+    } else {
+        chunk
+    }
+}
 
 /// Serves one connection until it closes.
 pub(crate) async fn serve<S>(inner: Arc<Inner>, stream: S, peer: SocketAddr, transport: Transport)
@@ -586,6 +603,7 @@ impl Conn {
         let expiry_sleep = tokio::time::sleep(expires_in.unwrap_or(far));
         tokio::pin!(expiry_sleep);
         let max = inner.config.max_packet_size as usize;
+        let mut chunk = READ_CHUNK;
         loop {
             loop {
                 match decode(buf, Some(self.protocol), max) {
@@ -607,7 +625,12 @@ impl Conn {
                     }
                 }
             }
-            buf.reserve(READ_CHUNK);
+            if buf.is_empty() && buf.capacity() > 2 * chunk {
+                // Give back what a burst made the buffer grow to.
+                *buf = BytesMut::new();
+            }
+            buf.reserve(chunk);
+            let offered = buf.capacity() - buf.len();
             tokio::select! {
                 biased;
                 () = inner.shutdown.cancelled() => {
@@ -640,7 +663,10 @@ impl Conn {
                 }
                 read = rd.read_buf(buf) => match read {
                     Ok(0) | Err(_) => return Close::Gone,
-                    Ok(n) => inner.stats.bytes_in(n),
+                    Ok(n) => {
+                        inner.stats.bytes_in(n);
+                        chunk = next_chunk(chunk, offered, n);
+                    }
                 },
             }
         }
@@ -1141,5 +1167,28 @@ impl Conn {
         }
         inner.stats.disconnected();
         tracing::debug!(peer = %self.peer, user = %self.identity.username, client = %self.session.client_id, "disconnected");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_size_grows_with_full_reads_and_shrinks_with_small_ones() {
+        let mut chunk = READ_CHUNK;
+        for _ in 0..10 {
+            chunk = next_chunk(chunk, chunk, chunk);
+        }
+        assert_eq!(chunk, READ_CHUNK_MAX);
+        for _ in 0..10 {
+            chunk = next_chunk(chunk, chunk, 2);
+        }
+        assert_eq!(chunk, READ_CHUNK);
+        assert_eq!(
+            next_chunk(4096, 4096, 2048),
+            4096,
+            "a half-full read keeps the size"
+        );
     }
 }

@@ -97,7 +97,8 @@ pub(crate) async fn run<W>(
         by_topic: HashMap::new(),
     };
     let mut batch = Vec::with_capacity(BATCH);
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    // Grown by the encoder to what a batch needs, so an idle connection holds none.
+    let mut buf = BytesMut::new();
     loop {
         if rx.recv_many(&mut batch, BATCH).await == 0 {
             break;
@@ -160,7 +161,7 @@ pub(crate) async fn run<W>(
             inner.stats.messages_out(published);
             buf.clear();
             if buf.capacity() > KEEP_BUFFER {
-                buf = BytesMut::with_capacity(8 * 1024);
+                buf = BytesMut::new();
             }
         }
         if closing {

@@ -1800,3 +1800,47 @@ async fn throughput_of_a_qos0_fan_out_to_fifty_subscribers() {
     );
     t.stop().await;
 }
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Memory figure for idle connections (broker and raw clients share the
+/// process, so this over-counts the broker). Not an assertion; run with
+/// `cargo test -p agora-broker --test e2e -- --ignored --nocapture idle`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a test"]
+async fn memory_of_idle_connections() {
+    const N: usize = 5_000;
+    let t = TestBroker::start().await;
+    let before = rss_kib();
+    let mut clients = Vec::with_capacity(N);
+    for i in 0..N {
+        let id: &'static str = Box::leak(format!("idle-{i}").into_boxed_str());
+        let (mut c, _) = Raw::connect(t.addr, connect_packet(Protocol::V311, id, "u")).await;
+        c.send(&Packet::Subscribe(agora_mqtt::Subscribe {
+            packet_id: 1,
+            filters: vec![(ByteString::from(format!("idle/{i}")), Default::default())],
+            properties: Properties::default(),
+        }))
+        .await;
+        assert!(matches!(c.recv().await, Some(Packet::SubAck(_))));
+        clients.push(c);
+    }
+    let after = rss_kib();
+    println!(
+        "{N} idle connections with one subscription each: {} KiB more resident, {:.1} KiB per connection (clients included)",
+        after - before,
+        (after - before) as f64 / N as f64
+    );
+    drop(clients);
+    t.stop().await;
+}
