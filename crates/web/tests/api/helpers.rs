@@ -16,6 +16,8 @@ pub(crate) struct TestApp {
     pub(crate) address: String,
     /// A plain client (no cookies, no default auth).
     pub(crate) client: reqwest::Client,
+    /// The store behind the app, for what the API cannot do (make an administrator).
+    pub(crate) store: agora_store::Store,
     server: tokio::task::JoinHandle<()>,
     _data: tempfile::TempDir,
 }
@@ -68,7 +70,7 @@ pub(crate) async fn spawn_app_with(settings: ApiSettings) -> TestApp {
     let store = agora_store::Store::open(data.path().join("agora.db"))
         .await
         .expect("open store");
-    let app = api_router(ApiState::new(store, settings));
+    let app = api_router(ApiState::new(store.clone(), settings));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -84,6 +86,7 @@ pub(crate) async fn spawn_app_with(settings: ApiSettings) -> TestApp {
     TestApp {
         address: format!("http://{addr}"),
         client: reqwest::Client::new(),
+        store,
         server,
         _data: data,
     }
@@ -177,6 +180,18 @@ impl TestApp {
     /// A new account with a token.
     pub(crate) async fn user(&self, name: &str) -> String {
         self.sign_up(name).await.expect(201);
+        self.log_in(name).await
+    }
+
+    /// A new administrator (made through the store, as `agora admin create-user --admin`
+    /// does) with a token.
+    pub(crate) async fn admin(&self, name: &str) -> String {
+        let account = agora_market::AccountName::parse(name).expect("name");
+        let password = agora_market::Password::new(PASSWORD, &account).expect("password");
+        self.store
+            .create_account(&account, &password, agora_market::Role::Admin)
+            .await
+            .expect("create admin");
         self.log_in(name).await
     }
 

@@ -219,6 +219,42 @@ async fn a_third_account_cannot_see_or_touch_a_purchase() {
 #[tokio::test]
 async fn only_administrators_list_every_purchase() {
     let (app, _alice, bob) = market().await;
+    app.post("/products/alice/home/free/purchases", Some(&bob), json!({}))
+        .await
+        .expect(201);
     let a = app.get("/purchases?all=true", Some(&bob)).await.expect(403);
     assert_eq!(a.code(), "forbidden");
+    let root = app.admin("root").await;
+    let all = app
+        .get("/purchases?all=true", Some(&root))
+        .await
+        .expect(200);
+    assert_eq!(all.body["items"][0]["buyer"], "bob");
+    let own = app.get("/purchases", Some(&root)).await.expect(200);
+    assert_eq!(own.body["items"].as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test]
+async fn a_suspended_accounts_token_is_refused_with_403() {
+    let (app, _alice, bob) = market().await;
+    let root = app.admin("root").await;
+    let actor = app
+        .store
+        .account_by_name(&agora_market::AccountName::parse("root").expect("name"))
+        .await
+        .expect("lookup")
+        .expect("root exists")
+        .actor();
+    app.store
+        .set_suspended(
+            &actor,
+            &agora_market::AccountName::parse("bob").expect("name"),
+            true,
+            Some("test"),
+        )
+        .await
+        .expect("suspend");
+    let a = app.get("/me", Some(&bob)).await.expect(403);
+    assert_eq!(a.code(), "forbidden");
+    app.get("/me", Some(&root)).await.expect(200);
 }
