@@ -467,3 +467,413 @@ fn auth(a: &Auth, v5: bool, out: &mut BytesMut) -> Result<(), EncodeError> {
     View::of(&a.properties).put(out);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::decode;
+    use crate::packet::{ByteString, SubscriptionOptions, Will};
+    use bytes::Bytes;
+
+    fn enc(p: &Packet, protocol: Protocol) -> Result<Vec<u8>, EncodeError> {
+        let mut out = BytesMut::new();
+        encode(p, protocol, &mut out).map(|()| out.to_vec())
+    }
+
+    fn ok(p: &Packet, protocol: Protocol) -> Vec<u8> {
+        match enc(p, protocol) {
+            Ok(v) => v,
+            Err(e) => panic!("{p:?}: {e}"),
+        }
+    }
+
+    fn connack(session_present: bool, reason: ReasonCode) -> Packet {
+        Packet::ConnAck(ConnAck {
+            session_present,
+            reason,
+            properties: Properties::default(),
+        })
+    }
+
+    fn with_reason_string() -> Properties {
+        Properties {
+            reason_string: Some(ByteString::from_static("why")),
+            ..Properties::default()
+        }
+    }
+
+    #[test]
+    fn v311_connect_has_the_well_known_bytes() {
+        let c = Connect {
+            protocol: Protocol::V311,
+            clean_start: true,
+            keep_alive: 60,
+            client_id: ByteString::from_static("c"),
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::default(),
+        };
+        assert_eq!(
+            ok(&Packet::Connect(Box::new(c)), Protocol::V311),
+            [
+                0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 1, b'c'
+            ]
+        );
+    }
+
+    #[test]
+    fn v311_connack_maps_reasons_to_return_codes_and_drops_session_present_on_failure() {
+        let cases = [
+            (ReasonCode::Success, 0),
+            (ReasonCode::UnsupportedProtocolVersion, 1),
+            (ReasonCode::ClientIdentifierNotValid, 2),
+            (ReasonCode::ServerBusy, 3),
+            (ReasonCode::BadAuthenticationMethod, 4),
+            (ReasonCode::NotAuthorized, 5),
+            (ReasonCode::QuotaExceeded, 5),
+        ];
+        for (reason, code) in cases {
+            let session = u8::from(code == 0);
+            assert_eq!(
+                ok(&connack(true, reason), Protocol::V311),
+                [0x20, 2, session, code],
+                "{reason:?}"
+            );
+        }
+        // The same CONNACK on v5 keeps its reason and writes an empty property block.
+        assert_eq!(
+            ok(&connack(true, ReasonCode::QuotaExceeded), Protocol::V5),
+            [0x20, 3, 0, 0x97, 0]
+        );
+    }
+
+    #[test]
+    fn v311_suback_failures_become_0x80() {
+        let p = Packet::SubAck(SubAck {
+            packet_id: 1,
+            reasons: vec![
+                ReasonCode::NotAuthorized,
+                ReasonCode::GrantedQoS1,
+                ReasonCode::QuotaExceeded,
+            ],
+            properties: with_reason_string(),
+        });
+        assert_eq!(ok(&p, Protocol::V311), [0x90, 5, 0, 1, 0x80, 0x01, 0x80]);
+        assert_eq!(
+            ok(&p, Protocol::V5),
+            [
+                0x90, 12, 0, 1, 6, 0x1F, 0, 3, b'w', b'h', b'y', 0x87, 0x01, 0x97
+            ]
+        );
+    }
+
+    #[test]
+    fn v311_drops_properties_and_reasons_it_cannot_express() {
+        let ack = PubResponse {
+            packet_id: 7,
+            reason: ReasonCode::NotAuthorized,
+            properties: with_reason_string(),
+        };
+        assert_eq!(
+            ok(&Packet::PubAck(ack.clone()), Protocol::V311),
+            [0x40, 2, 0, 7]
+        );
+        let d = Packet::Disconnect(Disconnect::with_reason(
+            ReasonCode::ServerShuttingDown,
+            "bye",
+        ));
+        assert_eq!(ok(&d, Protocol::V311), [0xE0, 0]);
+        let u = Packet::UnsubAck(UnsubAck {
+            packet_id: 2,
+            reasons: vec![ReasonCode::NoSubscriptionExisted],
+            properties: Properties::default(),
+        });
+        assert_eq!(ok(&u, Protocol::V311), [0xB0, 2, 0, 2]);
+        let s = Packet::Subscribe(Subscribe {
+            packet_id: 3,
+            filters: vec![(
+                ByteString::from_static("a"),
+                SubscriptionOptions {
+                    qos: QoS::AtLeastOnce,
+                    no_local: true,
+                    retain_as_published: true,
+                    retain_handling: crate::RetainHandling::DoNotSend,
+                },
+            )],
+            properties: Properties::default(),
+        });
+        assert_eq!(ok(&s, Protocol::V311), [0x82, 6, 0, 3, 0, 1, b'a', 0x01]);
+        assert_eq!(ok(&s, Protocol::V5), [0x82, 7, 0, 3, 0, 0, 1, b'a', 0x2D]);
+    }
+
+    #[test]
+    fn v5_acks_and_disconnect_use_their_short_forms() {
+        let ack = |reason, properties| {
+            Packet::PubAck(PubResponse {
+                packet_id: 1,
+                reason,
+                properties,
+            })
+        };
+        assert_eq!(
+            ok(
+                &ack(ReasonCode::Success, Properties::default()),
+                Protocol::V5
+            ),
+            [0x40, 2, 0, 1]
+        );
+        assert_eq!(
+            ok(
+                &ack(ReasonCode::NoMatchingSubscribers, Properties::default()),
+                Protocol::V5
+            ),
+            [0x40, 3, 0, 1, 0x10]
+        );
+        assert_eq!(
+            ok(
+                &ack(ReasonCode::Success, with_reason_string()),
+                Protocol::V5
+            ),
+            [0x40, 10, 0, 1, 0, 6, 0x1F, 0, 3, b'w', b'h', b'y']
+        );
+        let normal = Packet::Disconnect(Disconnect {
+            reason: ReasonCode::NormalDisconnection,
+            properties: Properties::default(),
+        });
+        assert_eq!(ok(&normal, Protocol::V5), [0xE0, 0]);
+        let with_will = Packet::Disconnect(Disconnect {
+            reason: ReasonCode::DisconnectWithWill,
+            properties: Properties::default(),
+        });
+        assert_eq!(ok(&with_will, Protocol::V5), [0xE0, 1, 0x04]);
+        let auth = Packet::Auth(Auth {
+            reason: ReasonCode::Success,
+            properties: Properties::default(),
+        });
+        assert_eq!(ok(&auth, Protocol::V5), [0xF0, 0]);
+    }
+
+    #[test]
+    fn refused_packets_leave_the_buffer_as_it_was() {
+        let mut out = BytesMut::from(&b"prefix"[..]);
+        let auth = Packet::Auth(Auth {
+            reason: ReasonCode::ContinueAuthentication,
+            properties: Properties {
+                authentication_method: Some(ByteString::from_static("m")),
+                ..Properties::default()
+            },
+        });
+        assert_eq!(
+            encode(&auth, Protocol::V311, &mut out),
+            Err(EncodeError::NotInProtocol { packet: "AUTH" })
+        );
+        let ack = Packet::PubAck(PubResponse {
+            packet_id: 1,
+            reason: ReasonCode::Success,
+            properties: Properties {
+                session_expiry_interval: Some(1),
+                ..Properties::default()
+            },
+        });
+        assert_eq!(
+            encode(&ack, Protocol::V5, &mut out),
+            Err(EncodeError::PropertyNotAllowed {
+                packet: "PUBACK",
+                id: 0x11
+            })
+        );
+        let rel = Packet::PubRel(PubResponse {
+            packet_id: 1,
+            reason: ReasonCode::NoMatchingSubscribers,
+            properties: Properties::default(),
+        });
+        assert_eq!(
+            encode(&rel, Protocol::V5, &mut out),
+            Err(EncodeError::InvalidReasonCode {
+                packet: "PUBREL",
+                code: 0x10
+            })
+        );
+        assert_eq!(&out[..], b"prefix");
+        // Success appends after what is there.
+        encode(&Packet::PingReq, Protocol::V5, &mut out).expect("PINGREQ");
+        assert_eq!(&out[..], b"prefix\xC0\x00");
+    }
+
+    #[test]
+    fn connect_encoding_checks_version_and_credentials() {
+        let mut c = Connect {
+            protocol: Protocol::V5,
+            clean_start: false,
+            keep_alive: 0,
+            client_id: ByteString::new(),
+            will: Some(Will {
+                topic: ByteString::from_static("w"),
+                payload: Bytes::from_static(b"x"),
+                qos: QoS::ExactlyOnce,
+                retain: true,
+                properties: Properties {
+                    will_delay_interval: Some(5),
+                    ..Properties::default()
+                },
+            }),
+            username: None,
+            password: Some(Bytes::from_static(b"p")),
+            properties: Properties::default(),
+        };
+        assert_eq!(
+            enc(&Packet::Connect(Box::new(c.clone())), Protocol::V311),
+            Err(EncodeError::ProtocolMismatch {
+                packet_level: 5,
+                requested: 4
+            })
+        );
+        let v5 = ok(&Packet::Connect(Box::new(c.clone())), Protocol::V5);
+        // Flags: password, will retain, will QoS 2, will.
+        assert_eq!(v5[9], 0b0111_0100);
+        c.protocol = Protocol::V311;
+        assert_eq!(
+            enc(&Packet::Connect(Box::new(c.clone())), Protocol::V311),
+            Err(EncodeError::PasswordWithoutUsername)
+        );
+        c.username = Some(ByteString::from_static("u"));
+        let v4 = ok(&Packet::Connect(Box::new(c)), Protocol::V311);
+        // Will properties are dropped on 3.1.1.
+        let mut buf = BytesMut::from(&v4[..]);
+        let Ok(Some(Packet::Connect(back))) = decode(&mut buf, None, 1024) else {
+            panic!()
+        };
+        assert!(back.will.as_ref().is_some_and(|w| w.properties.is_empty()));
+    }
+
+    fn publish_ref<'a>(props: &'a Properties, ids: &'a [u32]) -> PublishRef<'a> {
+        PublishRef {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: "a/b",
+            packet_id: Some(1),
+            properties: props,
+            subscription_identifiers: ids,
+            topic_alias: None,
+            payload: b"payload",
+        }
+    }
+
+    #[test]
+    fn publish_ref_replaces_subscription_identifiers_and_topic_alias() {
+        let props = Properties {
+            subscription_identifiers: vec![99],
+            topic_alias: Some(3),
+            content_type: Some(ByteString::from_static("text/plain")),
+            ..Properties::default()
+        };
+        let mut r = publish_ref(&props, &[1, 200]);
+        r.topic_alias = Some(4);
+        let mut out = BytesMut::new();
+        encode_publish(&r, Protocol::V5, &mut out).expect("valid PUBLISH");
+        assert_eq!(out.len(), publish_len(&r, Protocol::V5));
+        let Ok(Some(Packet::Publish(p))) = decode(&mut out, Some(Protocol::V5), 1024) else {
+            panic!()
+        };
+        assert_eq!(p.properties.subscription_identifiers, vec![1, 200]);
+        assert_eq!(p.properties.topic_alias, Some(4));
+        assert_eq!(p.properties.content_type.as_deref(), Some("text/plain"));
+        // On 3.1.1 none of it is written.
+        assert_eq!(publish_len(&r, Protocol::V311), 2 + 2 + 3 + 2 + 7);
+    }
+
+    #[test]
+    fn publish_ref_rules_are_checked() {
+        let props = Properties::default();
+        let mut out = BytesMut::new();
+        let mut r = publish_ref(&props, &[]);
+        r.packet_id = None;
+        assert!(matches!(
+            encode_publish(&r, Protocol::V5, &mut out),
+            Err(EncodeError::InvalidPacketId { .. })
+        ));
+        r.packet_id = Some(0);
+        assert!(matches!(
+            encode_publish(&r, Protocol::V5, &mut out),
+            Err(EncodeError::InvalidPacketId { .. })
+        ));
+        let mut r = publish_ref(&props, &[]);
+        r.qos = QoS::AtMostOnce;
+        assert!(matches!(
+            encode_publish(&r, Protocol::V5, &mut out),
+            Err(EncodeError::InvalidPacketId { .. })
+        ));
+        r.packet_id = None;
+        r.dup = true;
+        assert_eq!(
+            encode_publish(&r, Protocol::V5, &mut out),
+            Err(EncodeError::DupWithQoS0)
+        );
+        let mut r = publish_ref(&props, &[0]);
+        assert!(matches!(
+            encode_publish(&r, Protocol::V5, &mut out),
+            Err(EncodeError::InvalidPropertyValue { .. })
+        ));
+        r.subscription_identifiers = &[];
+        r.topic = "";
+        assert_eq!(
+            encode_publish(&r, Protocol::V5, &mut out),
+            Err(EncodeError::EmptyTopic)
+        );
+        r.topic_alias = Some(1);
+        assert_eq!(
+            encode_publish(&r, Protocol::V311, &mut out),
+            Err(EncodeError::EmptyTopic)
+        );
+        assert!(out.is_empty());
+        assert_eq!(encode_publish(&r, Protocol::V5, &mut out), Ok(()));
+        let long = "a".repeat(65_536);
+        r.topic = &long;
+        assert!(matches!(
+            encode_publish(&r, Protocol::V5, &mut out),
+            Err(EncodeError::FieldTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_subscribe_and_acks_without_reasons_are_refused() {
+        let s = Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: vec![],
+            properties: Properties::default(),
+        });
+        assert!(matches!(
+            enc(&s, Protocol::V311),
+            Err(EncodeError::NoTopicFilters { .. })
+        ));
+        let u = Packet::Unsubscribe(Unsubscribe {
+            packet_id: 1,
+            filters: vec![],
+            properties: Properties::default(),
+        });
+        assert!(matches!(
+            enc(&u, Protocol::V5),
+            Err(EncodeError::NoTopicFilters { .. })
+        ));
+        let a = Packet::UnsubAck(UnsubAck {
+            packet_id: 1,
+            reasons: vec![],
+            properties: Properties::default(),
+        });
+        assert!(matches!(
+            enc(&a, Protocol::V5),
+            Err(EncodeError::NoReasonCodes { .. })
+        ));
+        let a = Packet::SubAck(SubAck {
+            packet_id: 0,
+            reasons: vec![ReasonCode::Success],
+            properties: Properties::default(),
+        });
+        assert!(matches!(
+            enc(&a, Protocol::V5),
+            Err(EncodeError::InvalidPacketId { .. })
+        ));
+    }
+}
