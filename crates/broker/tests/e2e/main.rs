@@ -1844,3 +1844,70 @@ async fn memory_of_idle_connections() {
     drop(clients);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn mosquitto_sub_gets_a_retained_message_that_mosquitto_pub_left() {
+    if !have("mosquitto_sub") || !have("mosquitto_pub") {
+        println!(
+            "note: mosquitto_pub/mosquitto_sub are not installed; skipping the Mosquitto interoperability test"
+        );
+        return;
+    }
+    let t = TestBroker::start().await;
+    let port = t.addr.port().to_string();
+    let status = tokio::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-u",
+            "u",
+            "-P",
+            "pw",
+            "-t",
+            "mosq/retained",
+            "-m",
+            "kept",
+            "-r",
+            "-q",
+            "1",
+            "-V",
+            "mqttv5",
+        ])
+        .status()
+        .await
+        .expect("mosquitto_pub runs");
+    assert!(status.success());
+    let out = tokio::time::timeout(
+        helpers::WAIT,
+        tokio::process::Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-u",
+                "u",
+                "-P",
+                "pw",
+                "-t",
+                "mosq/#",
+                "-C",
+                "1",
+                "-v",
+                "-V",
+                "mqttv311",
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("mosquitto_sub exits after one message")
+    .expect("output");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "mosq/retained kept"
+    );
+    t.stop().await;
+}
