@@ -13,7 +13,7 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-Usage: bench/compare.sh [--quick] [--out FILE] [--no-build] [--keep] [--mosquitto-only]
+Usage: bench/compare.sh [--quick] [--out FILE] [--no-build] [--keep] [--agora BIN] [--mosquitto-only]
 
 Starts Mosquitto and Agora on free ports with equivalent settings, runs every
 agora-bench scenario against each (alternating, same machine, same moment),
@@ -23,6 +23,7 @@ and writes a Markdown table of Agora/Mosquitto ratios into docs/benchmarks.md.
   --out FILE   write the results into FILE instead of docs/benchmarks.md
   --no-build   use the existing target/release binaries
   --keep       keep the work directory (configs, logs, JSON results)
+  --agora BIN  use this agora binary (not built here), e.g. to compare two builds
   --mosquitto-only
                skip Agora (to try the tool and the script alone)
 
@@ -34,6 +35,7 @@ QUICK=0
 BUILD=1
 KEEP=0
 MOSQ_ONLY=0
+AGORA=""
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT="$ROOT/docs/benchmarks.md"
 while [[ $# -gt 0 ]]; do
@@ -43,6 +45,7 @@ while [[ $# -gt 0 ]]; do
         --keep) KEEP=1 ;;
         --mosquitto-only) MOSQ_ONLY=1 ;;
         --out) OUT=$2; shift ;;
+        --agora) AGORA=$(realpath "$2"); shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -60,13 +63,13 @@ MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 cd "$ROOT"
 if [[ $BUILD == 1 ]]; then
     echo "== building (release)" >&2
-    if [[ $MOSQ_ONLY == 1 ]]; then
+    if [[ $MOSQ_ONLY == 1 || -n $AGORA ]]; then
         cargo build --release -p agora-bench >&2
     else
         cargo build --release -p agora -p agora-bench >&2
     fi
 fi
-AGORA="$ROOT/target/release/agora"
+AGORA=${AGORA:-$ROOT/target/release/agora}
 BENCH="$ROOT/target/release/agora-bench"
 
 # Many connections: both brokers inherit this limit, and so does the tool.
@@ -183,7 +186,9 @@ AUTH=(-u "$USER_NAME" -P "$PASSWORD")
 # idle goes first: its baseline needs brokers that have not yet grown and
 # shrunk their heaps.
 SCENARIOS=(
-    "idle|idle --connections $IDLE_N"
+    # Anonymous: the per-connection cost, not the password hash's transient
+    # memory (argon2id takes 19 MiB per check while it runs).
+    "idle|idle --connections $IDLE_N NOAUTH"
     "fanin-q0|fan-in --publishers $FANIN -q 0 $W"
     "fanin-q1|fan-in --publishers $FANIN -q 1 $W"
     "fanin-q2|fan-in --publishers $FANIN -q 2 $W"
@@ -244,7 +249,7 @@ j() { # scenario broker jq-expression
     jq -r "if .failed then \"failed\" else ($3) end" "$f" 2>/dev/null || echo "n/a"
 }
 ratio() { # a b
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "n/a" }'
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) { r = a / b; printf (r >= 0.1 ? "%.2f" : "%.2g"), r } else print "n/a" }'
 }
 fmt() { # number -> 1,234,567 (integers) / unchanged text
     awk -v v="$1" 'BEGIN { if (v ~ /^-?[0-9.]+$/) { s = sprintf("%.0f", v); n = ""; while (length(s) > 3) { n = "," substr(s, length(s) - 2) n; s = substr(s, 1, length(s) - 3) } print s n } else print v }'
@@ -260,7 +265,7 @@ row() { # label scenario jq-metric unit op target
     m=$(j "$2" mosquitto "$3")
     a=$(j "$2" agora "$3")
     r=$(ratio "$a" "$m")
-    echo "| $1 | $(fmt "$m") | $(fmt "$a") | $r | $5 $6× | $(verdict "$r" "$5" "$6") |"
+    echo "| $1 | $(fmt "$m") | $(fmt "$a") | $r | $( [[ $5 == ">=" ]] && echo "≥" || echo "≤") $6× | $(verdict "$r" "$5" "$6") |"
 }
 loss() { # scenario broker
     j "$1" "$2" '"\(.result.sequence.lost) lost / \(.result.sequence.expected)"'
@@ -268,7 +273,8 @@ loss() { # scenario broker
 
 MACHINE_CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 MACHINE_RAM=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-MOSQ_VERSION=$("$MOSQUITTO" -h 2>&1 | head -1 | sed 's/^mosquitto version //')
+# `mosquitto -h` exits non-zero; pipefail must not end the script here.
+MOSQ_VERSION=$({ "$MOSQUITTO" -h 2>&1 || true; } | head -1 | sed 's/^mosquitto version //')
 AGORA_VERSION=$("$AGORA" --version 2>/dev/null | head -1 || echo "agora (not run)")
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo " (with uncommitted changes)" || true)
