@@ -49,6 +49,14 @@ pub enum StoreError {
     /// A stored row does not parse: a bug or a hand-edited database (500).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database file or its folder could not be created.
+    #[error("cannot create the database file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Password hashing failed or its task died (500).
     #[error("password hashing: {0}")]
     Hash(String),

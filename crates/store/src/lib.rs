@@ -89,10 +89,17 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database at `path` and runs pending migrations.
+    /// Opens (creating if needed, with its folder) the SQLite database at `path` and runs
+    /// pending migrations. A new file is created readable by its owner only (it holds
+    /// password and credential hashes); SQLite gives its WAL files the same mode.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        create_private(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         let options = SqliteConnectOptions::new()
-            .filename(path.as_ref())
+            .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // NORMAL is durable across application crashes in WAL mode and avoids an fsync
@@ -246,6 +253,22 @@ impl WriteTx<'_> {
             let _ = self.sender.send(e);
         }
         Ok(())
+    }
+}
+
+/// Creates `path` (and its folder) as an empty owner-only file if it does not exist yet.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

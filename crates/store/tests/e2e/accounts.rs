@@ -303,3 +303,17 @@ async fn the_local_operator_may_suspend_but_owns_nothing() {
         .expect_err("reserved");
     assert!(matches!(err, StoreError::Invalid(e) if e.field == "account_name"));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_file_and_its_folder_are_created_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested").join("agora.db");
+    let s = agora_store::Store::open(&path)
+        .await
+        .expect("open creates the folder");
+    account(&s, "alice").await;
+    let mode = std::fs::metadata(&path).expect("file").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
