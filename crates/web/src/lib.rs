@@ -27,6 +27,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -150,13 +151,27 @@ pub fn api_router(state: ApiState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        // A request span for every call, so a 5xx's logged error chain has its method
-        // and path; the Authorization header is marked sensitive so that no layer that
-        // prints headers can leak a token (SPEC §3: no token is ever logged).
-        .layer(TraceLayer::new_for_http())
+        // A request span for every call, so a 5xx's logged error chain has its method,
+        // path (never the query) and request id; the Authorization header is marked
+        // sensitive so that no layer that prints headers can leak a token (SPEC §3: no
+        // token is ever logged).
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))
+        // Outermost: every request gets an `x-request-id` (a client's own is kept), and the
+        // answer carries it back, so a user can quote it and an operator find the log line.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json` (for tools and for

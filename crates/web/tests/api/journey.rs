@@ -26,6 +26,7 @@ async fn the_documented_seller_and_buyer_journey_works() {
         .expect(201);
     assert_eq!(login.headers["cache-control"], "no-store");
     assert_eq!(login.headers["x-content-type-options"], "nosniff");
+    assert!(login.headers.contains_key("x-request-id"));
     let alice = login.body["token"].as_str().unwrap_or_default().to_owned();
     let hub = app
         .post(
