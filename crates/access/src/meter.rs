@@ -76,6 +76,10 @@ pub struct ProductMeter {
     pub last_ms: AtomicU64,
     /// Exponentially smoothed interval between messages, in milliseconds (0 = unknown).
     pub interval_ms: AtomicU64,
+    /// How many of `messages` have been reported to the store.
+    pub flushed_messages: AtomicU64,
+    /// How many of `bytes` have been reported to the store.
+    pub flushed_bytes: AtomicU64,
 }
 
 impl ProductMeter {
@@ -98,6 +102,31 @@ impl ProductMeter {
             };
             self.interval_ms.store(new, Ordering::Relaxed);
         }
+    }
+
+    /// What has not been reported to the store yet: `(messages, bytes, last_ms, interval_ms)`,
+    /// marking it reported; `None` when nothing new arrived.
+    pub fn drain(&self) -> Option<(u64, u64, u64, Option<u64>)> {
+        let total = self.messages.load(Ordering::Acquire);
+        let before = self.flushed_messages.swap(total, Ordering::AcqRel);
+        let bytes = self.bytes.load(Ordering::Acquire);
+        let bytes_before = self.flushed_bytes.swap(bytes, Ordering::AcqRel);
+        if total <= before {
+            return None;
+        }
+        let interval = self.interval_ms.load(Ordering::Relaxed);
+        Some((
+            total - before,
+            bytes.saturating_sub(bytes_before),
+            self.last_ms.load(Ordering::Relaxed),
+            (interval != 0).then_some(interval),
+        ))
+    }
+
+    /// Gives back a report whose write failed, to be sent again.
+    pub fn restore(&self, messages: u64, bytes: u64) {
+        self.flushed_messages.fetch_sub(messages, Ordering::AcqRel);
+        self.flushed_bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 
     /// A copy for display.

@@ -30,6 +30,7 @@ use agora_broker::control::BrokerControl;
 use agora_mqtt::ReasonCode;
 use agora_mqtt::topic::split_shared;
 use agora_store::Store;
+use agora_store::activity::ActivityReport;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
@@ -169,6 +170,52 @@ impl Access {
     /// Writes the meters' unflushed counts to the store; on failure they are
     /// kept for the next flush, so no delivered message goes unbilled.
     pub async fn flush(&self, store: &Store) {
+        self.flush_usage(store).await;
+        self.flush_activity(store).await;
+    }
+
+    /// Reports what each product's devices published (its liveness).
+    async fn flush_activity(&self, store: &Store) {
+        let drained: Vec<_> = {
+            let meters = self.shared.meters.lock();
+            meters
+                .products
+                .iter()
+                .filter_map(|(id, m)| m.drain().map(|d| (*id, d, m.clone())))
+                .collect()
+        };
+        if drained.is_empty() {
+            return;
+        }
+        let reports: Vec<_> = drained
+            .iter()
+            .map(
+                |(id, (messages, bytes, last_ms, interval_ms), _)| ActivityReport {
+                    product_id: *id,
+                    messages: *messages,
+                    bytes: *bytes,
+                    last_data_at: time::OffsetDateTime::from_unix_timestamp_nanos(
+                        i128::from(*last_ms) * 1_000_000,
+                    )
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                    measured_interval_secs: interval_ms.map(|ms| ms as f64 / 1000.0),
+                },
+            )
+            .collect();
+        if let Err(e) = store.record_product_activity(&reports).await {
+            tracing::error!(error = %e, "cannot write product liveness; keeping it for the next flush");
+            self.shared
+                .metrics
+                .flush_failures
+                .fetch_add(1, Ordering::Relaxed);
+            for (_, (messages, bytes, _, _), meter) in drained {
+                meter.restore(messages, bytes);
+            }
+        }
+    }
+
+    /// Reports delivered messages and bytes per purchase (billing, quotas).
+    async fn flush_usage(&self, store: &Store) {
         let drained: Vec<_> = {
             let meters = self.shared.meters.lock();
             meters
