@@ -118,3 +118,18 @@ async fn healthz_answers_ok() {
     let a = app.get("/healthz", None).await.expect(200);
     assert_eq!(a.text, "ok\n");
 }
+
+#[tokio::test]
+async fn a_database_failure_is_an_opaque_500_and_healthz_says_503() {
+    let app = spawn_app().await;
+    app.store.close().await;
+    let a = app.get("/products", None).await.expect(500);
+    assert_eq!(a.code(), "internal");
+    assert_eq!(
+        a.body["error"]["message"],
+        "internal error; it has been logged"
+    );
+    assert!(!a.text.to_lowercase().contains("pool"), "{}", a.text);
+    assert!(a.headers.contains_key("x-request-id"));
+    app.get("/healthz", None).await.expect(503);
+}
