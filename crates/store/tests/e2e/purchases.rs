@@ -678,3 +678,50 @@ async fn notifications_can_be_filtered_and_all_marked_read() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_store_serves_concurrent_reads_and_writes_without_deadlock() {
+    let s = agora_store::Store::open_in_memory().await.expect("open");
+    let (alice, _) = market(&s).await;
+    let topic = product(
+        &s,
+        &alice,
+        "home",
+        "temp",
+        details("Temperature", period(30, 100), false),
+    )
+    .await;
+    let mut buyers = Vec::new();
+    for i in 0..6 {
+        buyers.push(account(&s, &format!("buyer{i}")).await);
+    }
+    let mut tasks = Vec::new();
+    for b in buyers {
+        let (s, topic) = (s.clone(), topic.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                s.purchase(&b, &topic, None).await?;
+                s.list_purchases(&b, &PageRequest::default()).await?;
+                s.entitlements().await?;
+                s.search_products(
+                    &agora_store::ProductQuery::default(),
+                    &PageRequest::default(),
+                )
+                .await?;
+            }
+            Ok::<_, StoreError>(())
+        }));
+    }
+    let all = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        for t in tasks {
+            t.await.expect("join").expect("no store error");
+        }
+    });
+    all.await.expect("no deadlock");
+    let totals = s.sales_totals(&alice).await.expect("totals");
+    assert_eq!(
+        (totals.sales, totals.revenue_cents),
+        (6, 6 * 3 * 100),
+        "each buyer bought once and extended twice"
+    );
+}
