@@ -34,7 +34,8 @@ pub fn router() -> OpenApiRouter<ApiState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    /// A label for the token ("laptop", "CI"), 1–64 characters.
+    /// A label for the token ("laptop", "CI"), 1–64 characters; default `api`.
+    #[serde(default = "default_token_name")]
     pub name: String,
     /// The account to log in as (with `password`); omit when sending a bearer token.
     #[serde(default)]
@@ -45,6 +46,10 @@ pub struct NewToken {
     /// When the token stops working (RFC 3339); never when omitted.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+}
+
+fn default_token_name() -> String {
+    "api".to_owned()
 }
 
 /// A token as listed: never with its secret.

@@ -208,3 +208,18 @@ async fn sign_ups_are_rate_limited_per_address() {
     let a = app.sign_up("cat").await.expect(429);
     assert_eq!(a.code(), "rate_limited");
 }
+
+#[tokio::test]
+async fn a_login_without_a_label_names_the_token_api() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await.expect(201);
+    let a = app
+        .post(
+            "/tokens",
+            None,
+            json!({"account": "alice", "password": PASSWORD}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(a.body["name"], "api");
+}
