@@ -319,7 +319,7 @@ TABLE="$WORK/table.md"
     echo "| Scenario | Mosquitto | Agora |"
     echo "|---|---|---|"
     for s in fanin-q0 fanout-q0 fanin-q1 fanout-q1 fanin-q2 pairs-q1-v5 latency-q0 latency-q1; do
-        detail='"p50/p99/p99.9 \(.result.latency_us.p50|floor)/\(.result.latency_us.p99|floor)/\(.result.latency_us.p999|floor) µs; \(.result.sequence.lost) lost, \(.result.sequence.duplicates) dup, \(.result.sequence.reordered) reordered of \(.result.sequence.expected); broker CPU \(.result.broker.cpu_percent|floor) %, RSS \(.result.broker.rss_peak_bytes/1048576|floor) MiB"'
+        detail='"p50/p99/p99.9 \(.result.latency_us.p50|floor)/\(.result.latency_us.p99|floor)/\(.result.latency_us.p999|floor) µs; \(.result.sequence.lost) lost, \(.result.sequence.duplicates) dup, \(.result.sequence.reordered) reordered of \(.result.sequence.expected)\(if .result.send_lateness_us then "; sent late p99 \(.result.send_lateness_us.p99|floor) µs" else "" end); broker CPU \(.result.broker.cpu_percent|floor) %, RSS \(.result.broker.rss_peak_bytes/1048576|floor) MiB"'
         echo "| $s | $(j "$s" mosquitto "$detail") | $(j "$s" agora "$detail") |"
     done
     for s in storm-auth storm-anon; do

@@ -182,6 +182,8 @@ pub(crate) struct FlowResult {
     pub(crate) unexpected: u64,
     /// QoS 1/2 publishes never acknowledged when the publishers stopped waiting.
     pub(crate) unacked: u64,
+    /// At a fixed rate: how late publishers sent against their schedule.
+    pub(crate) send_lateness_us: Option<LatencyUs>,
     /// Broker CPU and memory, if `--broker-pid` was given.
     pub(crate) broker: Option<BrokerUsage>,
 }
@@ -216,6 +218,15 @@ impl Shared {
     fn total_sent(&self) -> u64 {
         self.sent.iter().map(|s| s.load(Ordering::Relaxed)).sum()
     }
+}
+
+/// What a publisher task hands back.
+#[derive(Debug, Default)]
+struct PubOutcome {
+    /// QoS 1/2 publishes never acknowledged.
+    unacked: u64,
+    /// Send time − scheduled time, at a fixed rate, for messages sent in the window (ns).
+    lateness: Histogram,
 }
 
 /// What a subscriber task hands back.
@@ -367,8 +378,11 @@ pub(crate) async fn run(
     let _ = phase_tx.send(Phase::Stop);
 
     let mut unacked = 0u64;
+    let mut lateness = Histogram::new();
     while let Some(r) = pubs.join_next().await {
-        unacked += r.context("a publisher task panicked")??;
+        let o = r.context("a publisher task panicked")??;
+        unacked += o.unacked;
+        lateness.merge(&o.lateness);
     }
     let _ = phase_tx.send(Phase::Drain);
     // Subscribers leave by themselves when complete or idle; this bounds the wait.
@@ -412,6 +426,7 @@ pub(crate) async fn run(
         sequence,
         unexpected,
         unacked,
+        send_lateness_us: settings.rate.map(|_| LatencyUs::from_ns(&lateness)),
         broker,
     })
 }
@@ -473,7 +488,7 @@ async fn publisher(
     mut go: watch::Receiver<bool>,
     ready: tokio::sync::mpsc::Sender<Result<()>>,
     gate: Arc<tokio::sync::Semaphore>,
-) -> Result<u64> {
+) -> Result<PubOutcome> {
     let mut conn = match open_gated(&target, &id, &gate).await {
         Ok(c) => {
             let _ = ready.send(Ok(())).await;
@@ -481,7 +496,7 @@ async fn publisher(
         }
         Err(e) => {
             let _ = ready.send(Err(e)).await;
-            return Ok(0);
+            return Ok(PubOutcome::default());
         }
     };
     drop(ready);
@@ -506,6 +521,8 @@ async fn publisher(
     let mut ids = PacketIds::new();
     let mut seq: u64 = 0;
     let started = Instant::now();
+    let started_ns = shared.clock.now_ns();
+    let mut lateness = Histogram::new();
     let mut stop_at: Option<Instant> = None;
     let counter = &shared.sent[index as usize];
 
@@ -529,10 +546,11 @@ async fn publisher(
         if current < Phase::Stop && conn.wbuf.len() < BATCH_BYTES {
             let mut allowed = usize::MAX;
             if let Some(r) = rate {
-                let due = (started.elapsed().as_secs_f64() * r) as u64;
+                // Message k is due at k / r: k = 0 goes out at once.
+                let due = (started.elapsed().as_secs_f64() * r) as u64 + 1;
                 allowed = due.saturating_sub(seq).min(usize::MAX as u64) as usize;
                 if allowed == 0 {
-                    next_due = Some(started + Duration::from_secs_f64((seq + 1) as f64 / r));
+                    next_due = Some(started + Duration::from_secs_f64(seq as f64 / r));
                 }
             }
             if qos != QoS::AtMostOnce {
@@ -552,7 +570,20 @@ async fn publisher(
             }
             let mut encoded = 0usize;
             while encoded < allowed && conn.wbuf.len() < BATCH_BYTES {
-                Stamp::restamp(&mut payload, seq, shared.clock.now_ns());
+                // The stamp is the real send time, so latency is the broker's
+                // path alone. At a fixed rate we also record how late each
+                // message left against its schedule: a broker that holds
+                // publishers up (TCP back-pressure, the QoS window) shows up
+                // there and in the published rate, not hidden (coordinated
+                // omission); tokio's millisecond timer alone makes it ~1 ms.
+                let sent_ns = shared.clock.now_ns();
+                if let Some(r) = rate
+                    && shared.in_window(sent_ns)
+                {
+                    let due_ns = started_ns + (seq as f64 * 1e9 / r) as u64;
+                    lateness.record(sent_ns.saturating_sub(due_ns));
+                }
+                Stamp::restamp(&mut payload, seq, sent_ns);
                 let packet_id = (qos != QoS::AtMostOnce).then(|| ids.take());
                 let p = PublishRef {
                     dup: false,
@@ -621,7 +652,10 @@ async fn publisher(
     if !stuck {
         let _ = tokio::time::timeout(STOP_GRACE, conn.flush()).await;
     }
-    Ok(ids.outstanding as u64)
+    Ok(PubOutcome {
+        unacked: ids.outstanding as u64,
+        lateness,
+    })
 }
 
 /// One subscribing connection.

@@ -133,6 +133,9 @@ impl Report {
                     r.window_seconds
                 );
                 let _ = writeln!(s, "  latency     {}", latency(&r.latency_us));
+                if let Some(l) = &r.send_lateness_us {
+                    let _ = writeln!(s, "  send late   {}", latency(l));
+                }
                 let q = &r.sequence;
                 let _ = writeln!(
                     s,
