@@ -667,11 +667,19 @@ mod tests {
 
     #[test]
     fn the_example_configuration_loads_and_matches_the_defaults() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../agora.example.toml");
-        let loaded = Config::load(Some(&path), Vec::new(), &[]).expect("agora.example.toml is valid");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../agora.example.toml");
+        let loaded =
+            Config::load(Some(&path), Vec::new(), &[]).expect("agora.example.toml is valid");
         let defaults = Config::load(None, Vec::new(), &[]).expect("defaults are valid");
-        assert_eq!(loaded.auth.mode, defaults.auth.mode, "the example shows the default mode");
-        assert_eq!(loaded.broker.max_packet_size, defaults.broker.max_packet_size);
+        assert_eq!(
+            loaded.auth.mode, defaults.auth.mode,
+            "the example shows the default mode"
+        );
+        assert_eq!(
+            loaded.broker.max_packet_size,
+            defaults.broker.max_packet_size
+        );
         assert_eq!(loaded.server.mqtt, defaults.server.mqtt);
     }
 }

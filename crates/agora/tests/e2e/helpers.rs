@@ -244,7 +244,16 @@ impl Peer {
     /// Waits for a line satisfying `pred` (within [`PATIENCE`]) and returns it;
     /// `None` if the process ended first or time ran out.
     pub(crate) fn wait_line(&mut self, pred: impl Fn(&str) -> bool) -> Option<String> {
-        let deadline = std::time::Instant::now() + PATIENCE;
+        self.wait_line_for(pred, PATIENCE)
+    }
+
+    /// [`Peer::wait_line`] with a shorter patience, for polling loops.
+    pub(crate) fn wait_line_for(
+        &mut self,
+        pred: impl Fn(&str) -> bool,
+        patience: Duration,
+    ) -> Option<String> {
+        let deadline = std::time::Instant::now() + patience;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.lines.recv_timeout(left) {
@@ -402,4 +411,20 @@ pub(crate) fn mosquitto_pub(
             .args(["-q", "1", "-u", user, "-P", pw, "-t", topic, "-m", msg]),
         b"",
     )
+}
+
+/// GET `url` and return the body as text.
+pub(crate) fn http_get(url: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        reqwest::get(url)
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body")
+    })
 }

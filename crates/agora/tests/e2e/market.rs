@@ -701,12 +701,12 @@ fn the_demo_prints_credentials_and_data_flows_to_bob() {
     assert!(line.starts_with("{\"seq\":"), "{:?}", sub.seen);
     let (status, _, _) = sub.finish();
     assert_eq!(status, Some(0));
-    let m = std::process::Command::new("curl")
-        .args(["-s", &format!("http://{}/metrics", agora.http)])
-        .output()
-        .expect("curl");
-    let metrics = String::from_utf8_lossy(&m.stdout);
+    let metrics = http_get(&format!("http://{}/metrics", agora.http));
     assert!(metrics.contains("agora_auth_success_total"), "{metrics}");
+    assert!(
+        metrics.contains("agora_revocation_latency_seconds_bucket"),
+        "{metrics}"
+    );
 }
 
 fn admin(agora: &Agora, args: &[&str]) -> std::process::Output {
@@ -832,4 +832,236 @@ fn agora_admin_manages_a_running_server_admins_read_sys_and_suspension_cuts_off(
         "0x98 Administrative action: {:?}",
         pi.seen
     );
+}
+
+#[test]
+fn agora_pub_and_sub_work_over_tls_with_the_self_signed_certificate() {
+    let m = market();
+    m.buy("alice/home/temp");
+    let key = m.bob_key();
+    let port = m.agora.mqtts.port().to_string();
+    let mut sub = Peer::spawn(
+        Command::new(agora_bin())
+            .args(["sub", "-H", "localhost", "-p", &port, "--cafile"])
+            .arg(m.agora.cafile())
+            .args([
+                "-u",
+                "bob",
+                "-P",
+                &key,
+                "-t",
+                "alice/home/temp",
+                "-C",
+                "1",
+                "-v",
+            ]),
+    );
+    // `agora sub` prints nothing until a message; publish until it has one.
+    let mut published = 0;
+    let line = loop {
+        let out = run_with_stdin(
+            Command::new(agora_bin())
+                .args(["pub", "-H", "localhost", "-p", &port, "--cafile"])
+                .arg(m.agora.cafile())
+                .args([
+                    "-u",
+                    "alice$home$pi",
+                    "-P",
+                    &m.pi_secret,
+                    "-t",
+                    "alice/home/temp",
+                    "-m",
+                    "over tls",
+                ]),
+            b"",
+        );
+        assert!(
+            out.status.success(),
+            "agora pub: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        published += 1;
+        if let Some(l) = sub.wait_line_for(
+            |l| l.contains("over tls"),
+            std::time::Duration::from_millis(500),
+        ) {
+            break l;
+        }
+        assert!(published < 40, "agora sub got nothing: {:?}", sub.seen);
+    };
+    assert_eq!(line, "alice/home/temp over tls");
+    let (status, _, err) = sub.finish();
+    assert_eq!(status, Some(0), "{err}");
+    // A refused subscription is an error that says what to do.
+    let out = run_with_stdin(
+        Command::new(agora_bin())
+            .args(["sub", "-H", "localhost", "-p", &port, "--cafile"])
+            .arg(m.agora.cafile())
+            .args(["-u", "bob", "-P", &key, "-t", "alice/#"]),
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused every subscription"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn each_revocation_cuts_off_exactly_the_sessions_it_affects() {
+    let m = market();
+    m.buy("alice/home/temp");
+    m.buy("alice/home/lamp");
+    let key1 = m.bob_key();
+    let key2 = m.bob_key();
+    let port = m.mqtt();
+    let mut a = paho(
+        port,
+        &[
+            "sub",
+            "--protocol",
+            "5",
+            "--user",
+            "bob",
+            "--password",
+            &key1,
+            "--topic",
+            "alice/home/temp",
+            "--client-id",
+            "a",
+            "--count",
+            "100",
+            "--timeout",
+            "25",
+        ],
+    );
+    let mut b = paho(
+        port,
+        &[
+            "sub",
+            "--protocol",
+            "5",
+            "--user",
+            "bob",
+            "--password",
+            &key2,
+            "--topic",
+            "alice/home/lamp",
+            "--client-id",
+            "b",
+            "--count",
+            "100",
+            "--timeout",
+            "25",
+        ],
+    );
+    let mut pi = paho(
+        port,
+        &[
+            "sub",
+            "--protocol",
+            "5",
+            "--user",
+            "alice$home$pi",
+            "--password",
+            &m.pi_secret,
+            "--topic",
+            "alice/home/lamp/cmd/#",
+            "--client-id",
+            "pi",
+            "--count",
+            "100",
+            "--timeout",
+            "25",
+        ],
+    );
+    for p in [&mut a, &mut b, &mut pi] {
+        assert!(p.wait_line(|l| l == "suback 1").is_some(), "{:?}", p.seen);
+    }
+    // Revoking key1 closes the session that used it, not the one on key2.
+    let keys = m.api.expect(200, "GET", "/access-keys", Some(&m.bob), None);
+    let key1_id = keys["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|k| k["id"].as_str().unwrap_or_default().to_owned())
+        .min()
+        .expect("a key");
+    m.api.expect(
+        204,
+        "DELETE",
+        &format!("/access-keys/{key1_id}"),
+        Some(&m.bob),
+        None,
+    );
+    assert!(
+        a.wait_line(|l| l == "disconnect 135").is_some(),
+        "{:?}",
+        a.seen
+    );
+    // Rotating the device's secret closes its session; the new secret works.
+    let rotated = m.api.expect(
+        200,
+        "POST",
+        "/hubs/alice/home/devices/pi/rotate",
+        Some(&m.alice),
+        Some(json!({})),
+    );
+    assert!(
+        pi.wait_line(|l| l == "disconnect 135").is_some(),
+        "{:?}",
+        pi.seen
+    );
+    let new_secret = rotated["secret"].as_str().expect("new secret").to_owned();
+    assert!(
+        !mosquitto_pub(
+            m.agora.mqtt,
+            "alice$home$pi",
+            &m.pi_secret,
+            "alice/home/lamp",
+            "old"
+        )
+        .status
+        .success()
+    );
+    assert!(
+        mosquitto_pub(
+            m.agora.mqtt,
+            "alice$home$pi",
+            &new_secret,
+            "alice/home/lamp",
+            "new"
+        )
+        .status
+        .success()
+    );
+    // Session b was not affected: it still receives.
+    assert!(
+        b.wait_line(|l| l == "msg alice/home/lamp new").is_some(),
+        "{:?}",
+        b.seen
+    );
+    // Deleting the product ends the purchase: b is cut off.
+    m.api.expect(
+        204,
+        "DELETE",
+        "/products/alice/home/lamp",
+        Some(&m.alice),
+        None,
+    );
+    assert!(
+        b.wait_line(|l| l == "disconnect 135").is_some(),
+        "{:?}",
+        b.seen
+    );
+    let purchases = m.api.expect(200, "GET", "/purchases", Some(&m.bob), None);
+    let lamp = purchases["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|p| p["topic"] == "alice/home/lamp")
+        .cloned()
+        .unwrap_or_default();
+    assert_ne!(lamp["state"], "active", "{lamp}");
 }
