@@ -187,6 +187,125 @@ pub fn may_receive<'a>(
 mod tests {
     use super::*;
 
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use agora_market::{
+        AccessKeyId, AccountId, AccountName, HubId, ProductId, ProductKind, ProductTopic,
+        PurchaseId, Role,
+    };
+    use agora_store::entitlements::{
+        AccountEntitlement, Entitlements, ProductEntitlement, PurchaseEntitlement,
+    };
+
+    use crate::meter::Meters;
+
+    fn market(ends_at: Option<time::OffsetDateTime>, quota: Option<u64>) -> (Index, Principal) {
+        let (seller, buyer, product) = (AccountId::new(), AccountId::new(), ProductId::new());
+        let topic = ProductTopic::parse("alice/home/temp").expect("topic");
+        let snapshot = Entitlements {
+            accounts: vec![
+                AccountEntitlement {
+                    id: seller,
+                    name: AccountName::parse("alice").expect("name"),
+                    role: Role::User,
+                    suspended: false,
+                },
+                AccountEntitlement {
+                    id: buyer,
+                    name: AccountName::parse("bob").expect("name"),
+                    role: Role::User,
+                    suspended: false,
+                },
+            ],
+            products: vec![ProductEntitlement {
+                id: product,
+                topic: topic.clone(),
+                kind: ProductKind::Sensor,
+                hub_id: HubId::new(),
+                owner_id: seller,
+            }],
+            purchases: vec![PurchaseEntitlement {
+                id: PurchaseId::new(),
+                buyer_id: buyer,
+                product_id: product,
+                topic,
+                ends_at,
+                quota_messages: quota,
+                used_messages: 0,
+            }],
+            ..Entitlements::default()
+        };
+        let (index, skipped) = Index::build(&snapshot, &mut Meters::default());
+        assert!(skipped.is_empty());
+        let bob = Principal::Account {
+            id: buyer,
+            admin: false,
+            key_id: AccessKeyId::new(),
+            key_products: Arc::from(Vec::new()),
+        };
+        (index, bob)
+    }
+
+    #[test]
+    fn a_period_purchase_stops_delivering_at_its_end_without_any_call() {
+        let end = time::OffsetDateTime::now_utc() + time::Duration::seconds(60);
+        let (index, bob) = market(Some(end), None);
+        let before = SystemTime::now();
+        let after = before + Duration::from_secs(61);
+        assert!(matches!(
+            may_receive(&index, &bob, "alice/home/temp", before),
+            Delivery::Metered(_)
+        ));
+        assert!(matches!(
+            may_receive(&index, &bob, "alice/home/temp", after),
+            Delivery::Denied
+        ));
+        assert!(may_subscribe(&index, &bob, "alice/home/temp/#", before));
+        assert!(!may_subscribe(&index, &bob, "alice/home/temp/#", after));
+    }
+
+    #[test]
+    fn a_buyer_never_receives_commands_nor_other_products() {
+        let (index, bob) = market(None, None);
+        let now = SystemTime::now();
+        assert!(matches!(
+            may_receive(&index, &bob, "alice/home/temp/cmd", now),
+            Delivery::Denied
+        ));
+        assert!(matches!(
+            may_receive(&index, &bob, "alice/home/temp/cmd/set", now),
+            Delivery::Denied
+        ));
+        assert!(matches!(
+            may_receive(&index, &bob, "alice/home/other", now),
+            Delivery::Denied
+        ));
+        assert!(matches!(
+            may_receive(&index, &bob, "$SYS/broker/uptime", now),
+            Delivery::Denied
+        ));
+        assert!(matches!(
+            may_receive(&index, &bob, "alice/home/temp/deep/level", now),
+            Delivery::Metered(_)
+        ));
+        for filter in [
+            "alice/home/+",
+            "alice/#",
+            "#",
+            "+/+/+",
+            "alice/home/temp/cmd/#",
+            "alice/+/temp",
+        ] {
+            assert!(!may_subscribe(&index, &bob, filter, now), "{filter}");
+        }
+        assert!(may_publish(&index, &bob, "alice/home/temp", now).is_none());
+        assert!(
+            may_publish(&index, &bob, "alice/home/temp/cmd/x", now).is_none(),
+            "a sensor takes no commands"
+        );
+    }
+
     #[test]
     fn topics_split_after_three_levels() {
         assert_eq!(split_product("a/b/c"), Some(("a/b/c", "")));
