@@ -74,9 +74,14 @@ where
     };
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    // Boxed: the handshake's state (CONNECT, authentication) is large and
+    // short-lived; inline, every connection's future would reserve room for
+    // it for its whole life.
     let handshake = tokio::time::timeout(
         inner.config.connect_timeout,
-        handshake(&inner, &mut rd, &mut wr, &mut buf, peer, transport),
+        Box::pin(handshake(
+            &inner, &mut rd, &mut wr, &mut buf, peer, transport,
+        )),
     );
     let accepted = tokio::select! {
         () = inner.shutdown.cancelled() => return,
@@ -344,6 +349,24 @@ impl Close {
     }
 }
 
+/// What handling one packet calls for.
+enum Step {
+    /// Nothing to answer.
+    Nothing,
+    /// A property-less acknowledgement.
+    Ack(AckKind, u16, ReasonCode),
+    /// Any other answer.
+    Send(Box<Packet>),
+    /// A SUBACK, then the retained messages of the new subscriptions.
+    Subscribed {
+        ack: Box<Packet>,
+        retained: Vec<(ByteString, QoS)>,
+        id: Option<u32>,
+    },
+    /// The connection ends.
+    Close(Close),
+}
+
 /// The state of an accepted connection, as the reader sees it.
 struct Conn {
     inner: Arc<Inner>,
@@ -355,7 +378,8 @@ struct Conn {
     tx: mpsc::Sender<Outbound>,
     /// Inbound topic aliases (MQTT 5).
     aliases: HashMap<u16, ByteString>,
-    will: Option<Will>,
+    /// Boxed: a will with properties is hundreds of bytes, and most clients have none.
+    will: Option<Box<Will>>,
     /// Session Expiry Interval asked for at CONNECT (capped), for the DISCONNECT rule [MQTT-3.14.2-2].
     connect_expiry: u32,
     /// The client's Request Problem Information: when 0, acknowledgements
@@ -365,17 +389,22 @@ struct Conn {
     rate: Option<(f64, Instant)>,
 }
 
-/// Attaches the accepted connection to its session and runs it to the end.
-async fn run<S>(
-    inner: Arc<Inner>,
-    a: Accepted,
-    mut rd: ReadHalf<S>,
-    wr: WriteHalf<S>,
-    mut buf: BytesMut,
-    peer: SocketAddr,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// A connection attached to its session, ready to run.
+struct Attached {
+    conn: Conn,
+    ctl: mpsc::UnboundedReceiver<Command>,
+    rx: mpsc::Receiver<Outbound>,
+    peer: crate::writer::Peer,
+    /// Re-sends that did not fit the outbound queue at once.
+    resends: Vec<Outbound>,
+    keep_alive: u16,
+}
+
+/// Attaches the accepted connection to its session: CONNACK, take-over,
+/// re-sends. Synchronous, so that the CONNECT packet and the rest of the
+/// set-up never live in the connection task's future (which every idle
+/// connection keeps for its whole life).
+fn attach(inner: &Arc<Inner>, a: Accepted, peer: SocketAddr) -> Attached {
     let config = &inner.config;
     let c = a.connect;
     let protocol = c.protocol;
@@ -430,7 +459,7 @@ async fn run<S>(
     }
 
     let (tx, rx) = mpsc::channel(config.outbound_queue);
-    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let conn_id = inner.next_conn_id();
     let identity = a.identity;
     let key = (Arc::clone(&identity.username), client_id.clone());
@@ -519,7 +548,6 @@ async fn run<S>(
     inner.stats.connected();
     tracing::debug!(%peer, user = %identity.username, client = %client_id, ?protocol, "connected");
 
-    let writer_done = CancellationToken::new();
     let peer_info = crate::writer::Peer {
         protocol,
         topic_alias_maximum: if v5 {
@@ -533,17 +561,8 @@ async fn run<S>(
             None
         },
     };
-    let writer = inner.tracker.spawn(crate::writer::run(
-        wr,
-        rx,
-        Arc::clone(&session),
-        peer_info,
-        Arc::clone(&inner),
-        writer_done.clone(),
-    ));
-
-    let mut conn = Conn {
-        inner: Arc::clone(&inner),
+    let conn = Conn {
+        inner: Arc::clone(inner),
         session,
         conn_id,
         protocol,
@@ -551,7 +570,7 @@ async fn run<S>(
         peer,
         tx,
         aliases: HashMap::new(),
-        will: c.will,
+        will: c.will.map(Box::new),
         connect_expiry: expiry,
         problem_information: c.properties.request_problem_information != Some(0),
         rate: inner
@@ -559,6 +578,45 @@ async fn run<S>(
             .max_publish_rate
             .map(|r| (f64::from(r), Instant::now())),
     };
+
+    Attached {
+        conn,
+        ctl: ctl_rx,
+        rx,
+        peer: peer_info,
+        resends,
+        keep_alive,
+    }
+}
+
+/// Runs an accepted connection to the end.
+async fn run<S>(
+    inner: Arc<Inner>,
+    a: Accepted,
+    mut rd: ReadHalf<S>,
+    wr: WriteHalf<S>,
+    mut buf: BytesMut,
+    peer: SocketAddr,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Attached {
+        mut conn,
+        mut ctl,
+        rx,
+        peer: peer_info,
+        resends,
+        keep_alive,
+    } = attach(&inner, a, peer);
+    let writer_done = CancellationToken::new();
+    let writer = inner.tracker.spawn(crate::writer::run(
+        wr,
+        rx,
+        Arc::clone(&conn.session),
+        peer_info,
+        Arc::clone(&inner),
+        writer_done.clone(),
+    ));
 
     let mut close = None;
     for o in resends {
@@ -572,7 +630,7 @@ async fn run<S>(
     let close = match close {
         Some(c) => c,
         None => {
-            conn.read_loop(&mut rd, &mut buf, &mut ctl_rx, keep_alive, &writer_done)
+            conn.read_loop(&mut rd, &mut buf, &mut ctl, keep_alive, &writer_done)
                 .await
         }
     };
@@ -672,16 +730,7 @@ impl Conn {
         }
     }
 
-    /// Queues a packet for the writer; `Some(Close::Gone)` if it has stopped.
-    async fn send(&self, packet: Packet) -> Option<Close> {
-        self.queue(Outbound::Packet(Box::new(packet))).await
-    }
-
-    /// Queues a property-less acknowledgement for the writer.
-    async fn ack(&self, kind: AckKind, packet_id: u16, reason: ReasonCode) -> Option<Close> {
-        self.queue(Outbound::Ack(kind, packet_id, reason)).await
-    }
-
+    /// Queues one item for the writer; `Some(Close::Gone)` if it has stopped.
     async fn queue(&self, o: Outbound) -> Option<Close> {
         match self.tx.send(o).await {
             Ok(()) => None,
@@ -690,15 +739,50 @@ impl Conn {
     }
 
     /// Handles one packet; `Some` ends the connection.
+    ///
+    /// Deciding is synchronous ([`Conn::step`]) and only queueing the answer
+    /// awaits, so the packet itself never lives across an `.await`: that keeps
+    /// the connection's future, which every idle connection holds, small.
     async fn handle(&mut self, packet: Packet) -> Option<Close> {
+        let pause = if matches!(packet, Packet::Publish(_)) {
+            self.throttle()
+        } else {
+            None
+        };
+        let step = self.step(packet);
+        let close = match step {
+            Step::Nothing => None,
+            Step::Ack(kind, id, reason) => self.queue(Outbound::Ack(kind, id, reason)).await,
+            Step::Send(p) => self.queue(Outbound::Packet(p)).await,
+            Step::Subscribed { ack, retained, id } => {
+                let close = self.queue(Outbound::Packet(ack)).await;
+                if close.is_none() {
+                    // After the SUBACK, so that the client knows the subscription.
+                    for (filter, granted) in retained {
+                        self.inner
+                            .send_retained(&self.session, &filter, granted, id);
+                    }
+                }
+                close
+            }
+            Step::Close(c) => Some(c),
+        };
+        if let (None, Some(pause)) = (&close, pause) {
+            tokio::time::sleep(pause).await;
+        }
+        close
+    }
+
+    /// Decides what one packet does and what to answer.
+    fn step(&mut self, packet: Packet) -> Step {
         match packet {
-            Packet::Publish(p) => self.on_publish(p).await,
+            Packet::Publish(p) => self.on_publish(p),
             Packet::PubAck(r) => {
                 self.session
                     .state
                     .lock()
                     .on_puback(r.packet_id, &self.inner.ctx());
-                None
+                Step::Nothing
             }
             Packet::PubRec(r) => {
                 let outcome =
@@ -707,8 +791,8 @@ impl Conn {
                         .lock()
                         .on_pubrec(r.packet_id, r.reason, &self.inner.ctx());
                 match outcome {
-                    AckOutcome::None => None,
-                    AckOutcome::PubRel(id, reason) => self.ack(AckKind::Rel, id, reason).await,
+                    AckOutcome::None => Step::Nothing,
+                    AckOutcome::PubRel(id, reason) => Step::Ack(AckKind::Rel, id, reason),
                 }
             }
             Packet::PubRel(r) => {
@@ -718,36 +802,36 @@ impl Conn {
                 } else {
                     ReasonCode::PacketIdentifierNotFound
                 };
-                self.ack(AckKind::Comp, r.packet_id, reason).await
+                Step::Ack(AckKind::Comp, r.packet_id, reason)
             }
             Packet::PubComp(r) => {
                 self.session
                     .state
                     .lock()
                     .on_pubcomp(r.packet_id, &self.inner.ctx());
-                None
+                Step::Nothing
             }
-            Packet::Subscribe(s) => self.on_subscribe(s).await,
-            Packet::Unsubscribe(u) => self.on_unsubscribe(u).await,
-            Packet::PingReq => self.send(Packet::PingResp).await,
+            Packet::Subscribe(s) => self.on_subscribe(s),
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u),
+            Packet::PingReq => Step::Send(Box::new(Packet::PingResp)),
             Packet::Disconnect(d) => self.on_disconnect(d),
             Packet::Connect(_) => {
                 self.inner.stats.protocol_error();
-                Some(Close::server(
+                Step::Close(Close::server(
                     ReasonCode::ProtocolError,
                     "[MQTT-3.1.0-2] a second CONNECT is a protocol error",
                 ))
             }
             Packet::Auth(_) => {
                 self.inner.stats.protocol_error();
-                Some(Close::server(
+                Step::Close(Close::server(
                     ReasonCode::ProtocolError,
                     "AUTH without enhanced authentication",
                 ))
             }
             other => {
                 self.inner.stats.protocol_error();
-                Some(Close::server(
+                Step::Close(Close::server(
                     ReasonCode::ProtocolError,
                     format!("{} is not sent by clients", other.name()),
                 ))
@@ -755,12 +839,12 @@ impl Conn {
         }
     }
 
-    fn on_disconnect(&mut self, d: Disconnect) -> Option<Close> {
+    fn on_disconnect(&mut self, d: Disconnect) -> Step {
         if let Some(x) = d.properties.session_expiry_interval {
             if self.connect_expiry == 0 && x != 0 {
                 // [MQTT-3.14.2-2]
                 self.inner.stats.protocol_error();
-                return Some(Close::server(
+                return Step::Close(Close::server(
                     ReasonCode::ProtocolError,
                     "[MQTT-3.14.2-2] session expiry cannot be set on DISCONNECT when CONNECT had 0",
                 ));
@@ -768,15 +852,17 @@ impl Conn {
             let cap = self.inner.config.max_session_expiry_secs();
             self.session.state.lock().expiry_secs = x.min(cap);
         }
-        Some(Close::Client {
+        Step::Close(Close::Client {
             will: d.reason == ReasonCode::DisconnectWithWill,
         })
     }
 
     /// Answers a QoS 1/2 PUBLISH that goes nowhere with `code` (MQTT 5), or
     /// acknowledges it plainly (3.1.1 has no negative acknowledgement).
-    async fn refuse_publish(&self, p: &Publish, code: ReasonCode, why: &str) -> Option<Close> {
-        let id = p.packet_id?;
+    fn refuse_publish(&self, p: &Publish, code: ReasonCode, why: &str) -> Step {
+        let Some(id) = p.packet_id else {
+            return Step::Nothing;
+        };
         let v5 = self.protocol == Protocol::V5;
         let mut properties = Properties::default();
         if v5 && self.problem_information {
@@ -789,42 +875,40 @@ impl Conn {
             properties,
         };
         match p.qos {
-            QoS::AtMostOnce => None,
-            QoS::AtLeastOnce => self.send(Packet::PubAck(ack)).await,
+            QoS::AtMostOnce => Step::Nothing,
+            QoS::AtLeastOnce => Step::Send(Box::new(Packet::PubAck(ack))),
             QoS::ExactlyOnce => {
                 if !v5 {
                     // 3.1.1: the flow continues with PUBREL → PUBCOMP.
                     self.session.state.lock().inbound_qos2.insert(id);
                 }
-                self.send(Packet::PubRec(ack)).await
+                Step::Send(Box::new(Packet::PubRec(ack)))
             }
         }
     }
 
-    /// Waits, if need be, until `max_publish_rate` allows one more PUBLISH.
-    /// Not reading is the back-pressure: the client's sends block on TCP.
-    async fn throttle(&mut self) {
+    /// How long to pause reading after this PUBLISH for `max_publish_rate`
+    /// (a token bucket). Not reading is the back-pressure: the client's sends
+    /// then block on TCP.
+    fn throttle(&mut self) -> Option<Duration> {
         let (Some(rate), Some((tokens, filled))) =
             (self.inner.config.max_publish_rate, &mut self.rate)
         else {
-            return;
+            return None;
         };
         let rate = f64::from(rate);
         let now = Instant::now();
-        *tokens = (*tokens + now.duration_since(*filled).as_secs_f64() * rate).min(rate);
+        *tokens = (*tokens + now.duration_since(*filled).as_secs_f64() * rate).min(rate) - 1.0;
         *filled = now;
-        if *tokens < 1.0 {
-            self.inner.stats.limit(Limit::PublishRate);
-            let wait = Duration::from_secs_f64((1.0 - *tokens) / rate);
-            tokio::time::sleep(wait).await;
-            *tokens = 1.0;
-            *filled = Instant::now();
+        if *tokens >= 0.0 {
+            return None;
         }
-        *tokens -= 1.0;
+        self.inner.stats.limit(Limit::PublishRate);
+        Some(Duration::from_secs_f64(-*tokens / rate))
     }
 
-    async fn on_publish(&mut self, mut p: Publish) -> Option<Close> {
-        self.throttle().await;
+    /// The publish path: alias, limits, authorisation, routing; what to answer.
+    fn on_publish(&mut self, mut p: Publish) -> Step {
         let inner = Arc::clone(&self.inner);
         let config = &inner.config;
         inner.stats.message_in();
@@ -833,7 +917,7 @@ impl Conn {
         if v5 && let Some(alias) = p.properties.topic_alias.take() {
             if alias == 0 || alias > config.topic_alias_maximum {
                 inner.stats.limit(Limit::TopicAlias);
-                return Some(Close::server(
+                return Step::Close(Close::server(
                     ReasonCode::TopicAliasInvalid,
                     format!("topic alias {alias} is out of range"),
                 ));
@@ -843,7 +927,7 @@ impl Conn {
                     Some(t) => p.topic = t.clone(),
                     None => {
                         inner.stats.limit(Limit::TopicAlias);
-                        return Some(Close::server(
+                        return Step::Close(Close::server(
                             ReasonCode::ProtocolError,
                             format!("topic alias {alias} was never set"),
                         ));
@@ -855,27 +939,25 @@ impl Conn {
         }
         if p.qos > config.maximum_qos {
             inner.stats.limit(Limit::QosOrRetain);
-            return Some(Close::server(
+            return Step::Close(Close::server(
                 ReasonCode::QoSNotSupported,
                 "QoS above the maximum QoS",
             ));
         }
         if p.retain && !config.retain_available {
             inner.stats.limit(Limit::QosOrRetain);
-            return Some(Close::server(
+            return Step::Close(Close::server(
                 ReasonCode::RetainNotSupported,
                 "retained messages are not available",
             ));
         }
         if topic_too_big(config, &p.topic) {
             inner.stats.limit(Limit::Topic);
-            return self
-                .refuse_publish(
-                    &p,
-                    ReasonCode::TopicNameInvalid,
-                    "topic too long or too deep",
-                )
-                .await;
+            return self.refuse_publish(
+                &p,
+                ReasonCode::TopicNameInvalid,
+                "topic too long or too deep",
+            );
         }
         if p.qos == QoS::ExactlyOnce
             && let Some(id) = p.packet_id
@@ -889,11 +971,11 @@ impl Conn {
             };
             if duplicate {
                 // A re-send of a message already routed: acknowledge, do not route again.
-                return self.ack(AckKind::Rec, id, ReasonCode::Success).await;
+                return Step::Ack(AckKind::Rec, id, ReasonCode::Success);
             }
             if full {
                 inner.stats.limit(Limit::ReceiveMaximum);
-                return Some(Close::server(
+                return Step::Close(Close::server(
                     ReasonCode::ReceiveMaximumExceeded,
                     "receive maximum exceeded",
                 ));
@@ -916,12 +998,12 @@ impl Conn {
                 code
             };
             if config.deny_publish == DenyPublish::Disconnect {
-                return Some(Close::server(
+                return Step::Close(Close::server(
                     code,
                     format!("not authorized to publish to {}", p.topic),
                 ));
             }
-            return self.refuse_publish(&p, code, "not authorized").await;
+            return self.refuse_publish(&p, code, "not authorized");
         }
 
         let mut properties = std::mem::take(&mut p.properties);
@@ -940,16 +1022,16 @@ impl Conn {
         });
         inner.publish(msg);
         match (p.qos, p.packet_id) {
-            (QoS::AtLeastOnce, Some(id)) => self.ack(AckKind::Ack, id, ReasonCode::Success).await,
+            (QoS::AtLeastOnce, Some(id)) => Step::Ack(AckKind::Ack, id, ReasonCode::Success),
             (QoS::ExactlyOnce, Some(id)) => {
                 self.session.state.lock().inbound_qos2.insert(id);
-                self.ack(AckKind::Rec, id, ReasonCode::Success).await
+                Step::Ack(AckKind::Rec, id, ReasonCode::Success)
             }
-            _ => None,
+            _ => Step::Nothing,
         }
     }
 
-    async fn on_subscribe(&mut self, s: Subscribe) -> Option<Close> {
+    fn on_subscribe(&mut self, s: Subscribe) -> Step {
         let id = s.properties.subscription_identifiers.first().copied();
         let mut reasons = Vec::with_capacity(s.filters.len());
         let mut retained = Vec::new();
@@ -962,14 +1044,11 @@ impl Conn {
             reasons,
             properties: Properties::default(),
         };
-        if let Some(close) = self.send(Packet::SubAck(ack)).await {
-            return Some(close);
+        Step::Subscribed {
+            ack: Box::new(Packet::SubAck(ack)),
+            retained,
+            id,
         }
-        for (filter, granted) in retained {
-            self.inner
-                .send_retained(&self.session, &filter, granted, id);
-        }
-        None
     }
 
     /// Subscribes one filter; the SUBACK reason code for it.
@@ -1030,11 +1109,17 @@ impl Conn {
             identifier: id,
         };
         inner.router.write().subscribe(self.session.id, filter, sub);
-        self.session
-            .state
-            .lock()
-            .subscriptions
-            .insert(filter.clone(), sub);
+        let ended = {
+            let mut state = self.session.state.lock();
+            state.subscriptions.insert(filter.clone(), sub);
+            state.ended
+        };
+        if ended {
+            // Lost a race with the session's end, which has already cleared
+            // the trie of what it knew: take this one out again.
+            inner.router.write().unsubscribe(self.session.id, filter);
+            return ReasonCode::UnspecifiedError;
+        }
         // Retained messages are not sent for shared subscriptions (MQTT 5 §4.8.2).
         if !shared && config.retain_available && sends_retained(options.retain_handling, existed) {
             retained.push((ByteString::from(effective), granted));
@@ -1046,7 +1131,7 @@ impl Conn {
         }
     }
 
-    async fn on_unsubscribe(&mut self, u: Unsubscribe) -> Option<Close> {
+    fn on_unsubscribe(&mut self, u: Unsubscribe) -> Step {
         let mut reasons = Vec::with_capacity(u.filters.len());
         for filter in &u.filters {
             let had = self
@@ -1072,7 +1157,7 @@ impl Conn {
             reasons,
             properties: Properties::default(),
         };
-        self.send(Packet::UnsubAck(ack)).await
+        Step::Send(Box::new(Packet::UnsubAck(ack)))
     }
 
     /// Closes the connection: DISCONNECT (MQTT 5, server side), detach from the
@@ -1098,7 +1183,11 @@ impl Conn {
             let _ = self.tx.try_send(Outbound::Close(None));
         }
 
-        let will = if publish_will { self.will } else { None };
+        let will = if publish_will {
+            self.will.map(|w| *w)
+        } else {
+            None
+        };
         let will_delay = will
             .as_ref()
             .and_then(|w| w.properties.will_delay_interval)
