@@ -200,6 +200,7 @@ SCENARIOS=(
     "storm-auth|storm --connections 1000000 --concurrency 50 --duration $STORM_T"
     "storm-anon|storm --connections 1000000 --concurrency 50 --duration $STORM_T NOAUTH"
     "stall|stall --publishers 4 -q 0 $W"
+    "stall-q1|stall --publishers 4 -q 1 --size 256 $W"
 )
 
 RESULTS="$WORK/results"
@@ -283,11 +284,11 @@ DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo "
 IDLE_B='[.result.bytes_per_connection, .result.marginal_bytes_per_connection] | max'
 idle_m=$(j idle mosquitto "$IDLE_B")
 idle_a=$(j idle agora "$IDLE_B")
-stall_cell() { # broker
-    j stall "$1" '"\((.result.broker.rss_start_bytes/1048576*10|floor)/10) → \((.result.broker.rss_mid_bytes/1048576*10|floor)/10) → \((.result.broker.rss_end_bytes/1048576*10|floor)/10) MiB (peak \((.result.broker.rss_peak_bytes/1048576*10|floor)/10)); healthy subscriber got \(.result.delivered_per_sec|floor) msg/s"'
+stall_cell() { # scenario broker
+    j "$1" "$2" '"\((.result.broker.rss_start_bytes/1048576*10|floor)/10) → \((.result.broker.rss_mid_bytes/1048576*10|floor)/10) → \((.result.broker.rss_end_bytes/1048576*10|floor)/10) MiB (peak \((.result.broker.rss_peak_bytes/1048576*10|floor)/10)); healthy subscriber got \(.result.delivered_per_sec|floor) msg/s"'
 }
-stall_bounded() { # broker: bounded if the second half grew less than 16 MiB and the peak less than 256 MiB over the start
-    j stall "$1" 'if ((.result.broker.rss_end_bytes - .result.broker.rss_mid_bytes) < 16777216 and (.result.broker.rss_peak_bytes - .result.broker.rss_start_bytes) < 268435456) then "bounded" else "**growing**" end'
+stall_bounded() { # scenario broker: bounded if the second half grew less than 16 MiB and the peak less than 256 MiB over the start
+    j "$1" "$2" 'if ((.result.broker.rss_end_bytes - .result.broker.rss_mid_bytes) < 16777216 and (.result.broker.rss_peak_bytes - .result.broker.rss_start_bytes) < 268435456) then "bounded" else "**growing**" end'
 }
 
 TABLE="$WORK/table.md"
@@ -312,7 +313,10 @@ TABLE="$WORK/table.md"
     row "connection storm with password auth (connects/s)" storm-auth '.result.connects_per_sec' /s ">=" 1
     row "connection storm, anonymous (connects/s)" storm-anon '.result.connects_per_sec' /s ">=" 1
     echo "| broker memory per idle connection, $IDLE_N open (bytes) | $(fmt "$idle_m") | $(fmt "$idle_a") | $(ratio "$idle_a" "$idle_m") | ≤ 2,048 B | $(awk -v a="$idle_a" 'BEGIN { if (a !~ /^-?[0-9.]+$/) print "not measured"; else if (a + 0 <= 2048) print "met"; else print "**not met**" }') |"
-    echo "| memory under a never-reading subscriber | $(stall_bounded mosquitto) | $(stall_bounded agora) | | bounded | $( [[ $(stall_bounded agora) == bounded ]] && echo met || echo '**not met**') |"
+    for s in stall stall-q1; do
+        q=$( [[ $s == stall ]] && echo "QoS 0, 64 B" || echo "QoS 1, 256 B")
+        echo "| memory under a never-reading subscriber, $q | $(stall_bounded $s mosquitto) | $(stall_bounded $s agora) | | bounded | $( [[ $(stall_bounded $s agora) == bounded ]] && echo met || echo '**not met**') |"
+    done
     echo
     echo "Details:"
     echo
@@ -328,7 +332,8 @@ TABLE="$WORK/table.md"
     done
     detail='"\(.result.open) open, RSS \(.result.rss_before_bytes/1048576*10|floor/10) → \(.result.rss_half_bytes/1048576*10|floor/10) → \(.result.rss_after_bytes/1048576*10|floor/10) MiB; average \(.result.bytes_per_connection|floor) B, marginal \(.result.marginal_bytes_per_connection|floor) B per connection"'
     echo "| idle | $(j idle mosquitto "$detail") | $(j idle agora "$detail") |"
-    echo "| stall (RSS start → mid → end) | $(stall_cell mosquitto) | $(stall_cell agora) |"
+    echo "| stall, QoS 0 (RSS start → mid → end) | $(stall_cell stall mosquitto) | $(stall_cell stall agora) |"
+    echo "| stall-q1, QoS 1 (RSS start → mid → end) | $(stall_cell stall-q1 mosquitto) | $(stall_cell stall-q1 agora) |"
 } >"$TABLE"
 
 if [[ ! -f $OUT ]]; then

@@ -19,23 +19,24 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     arg_required_else_help = true,
     after_help = "\
 Examples:
-  agora-bench fan-in                                # 100 publishers -> 1 wildcard subscriber, QoS 0, max rate
-  agora-bench fan-in --qos 1 -V 5 --duration 20s    # MQTT 5, QoS 1
-  agora-bench fan-out --subscribers 200 --rate 500  # 500 msg/s in, 100,000 msg/s out
-  agora-bench pairs --pairs 50 --rate 20000         # fixed-rate latency, 50 independent streams
-  agora-bench storm -u bench -P secret --connections 5000
-  agora-bench idle --connections 10000 --broker-pid \"$(pidof mosquitto)\"
-  agora-bench stall --broker-pid \"$(pidof mosquitto)\" --duration 20s
+  agora-bench fan-in                          # 100 publishers -> 1 subscriber, QoS 0, max rate
+  agora-bench fan-in -q 1 -V 5 -d 20s         # MQTT 5, QoS 1, 20 s window
+  agora-bench fan-out --subscribers 200 -r 500   # 500 msg/s in, 100,000 msg/s out
+  agora-bench pairs --pairs 50 -r 20000       # latency at a fixed 20,000 msg/s
+  agora-bench storm -u bench -P secret -d 10s
+  agora-bench idle -c 10000 --broker-pid \"$(pidof mosquitto)\"
+  agora-bench stall --broker-pid \"$(pidof mosquitto)\" -d 20s
   agora-bench fan-in --json | jq .result.delivered_per_sec
 
-Human summary on stdout; --json prints one JSON object instead. Progress and errors go to stderr."
+The human summary goes to stdout (--json: one JSON object instead); errors to stderr.
+Each scenario has its own --help."
 )]
 pub(crate) struct Cli {
     /// The scenario to run.
     #[command(subcommand)]
     pub(crate) scenario: Scenario,
     /// Connection and output flags shared by every scenario.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Connection and output (any scenario)")]
     pub(crate) common: CommonArgs,
     /// Print the version.
     #[arg(long, action = clap::ArgAction::Version)]

@@ -683,7 +683,7 @@ async fn subscriber(
             c
         }
         Err(e) => {
-            let _ = ready.send(Err(e.context(format!("subscriber {id}")))).await;
+            let _ = ready.send(Err(e)).await;
             return Ok(SubOutcome::default());
         }
     };

@@ -133,6 +133,13 @@ impl Report {
                     r.window_seconds
                 );
                 let _ = writeln!(s, "  latency     {}", latency(&r.latency_us));
+                if settings.rate.is_none() && settings.max_lag > 0 {
+                    let _ = writeln!(
+                        s,
+                        "              (max rate: includes queueing, up to {} messages per subscriber)",
+                        settings.max_lag
+                    );
+                }
                 if let Some(l) = &r.send_lateness_us {
                     let _ = writeln!(s, "  send late   {}", latency(l));
                 }
