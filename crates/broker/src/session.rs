@@ -793,4 +793,190 @@ mod tests {
         s.offer(d("a", QoS::AtLeastOnce), DeliveryKind::Live, &ctx);
         assert_eq!(ids(&mut rx), vec![(Some(3), false)]);
     }
+
+    mod properties {
+        use std::collections::HashSet;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Offer(u8),
+            /// Deliver what the writer holds and acknowledge the n-th in-flight entry.
+            AckOne(usize),
+            /// The writer drains its queue (and pumps, as it does after a batch).
+            Drain,
+            Disconnect,
+            Reconnect,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0u8..3).prop_map(Op::Offer),
+                3 => (0usize..8).prop_map(Op::AckOne),
+                2 => Just(Op::Drain),
+                1 => Just(Op::Disconnect),
+                1 => Just(Op::Reconnect),
+            ]
+        }
+
+        fn tagged(tag: u32, qos: QoS) -> Delivery {
+            let m = Message {
+                topic: ByteString::from_static("p"),
+                payload: Bytes::from(tag.to_be_bytes().to_vec()),
+                qos,
+                retain: false,
+                properties: Properties::default(),
+                expires_at: None,
+                publisher: None,
+            };
+            Delivery::new(Arc::new(m), qos, false, Vec::new())
+        }
+
+        fn tag_of(d: &Delivery) -> u32 {
+            let b = &d.msg.payload;
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        }
+
+        /// A client that acknowledges QoS 1 with PUBACK and QoS 2 with PUBREC
+        /// then PUBCOMP, remembering what it saw.
+        fn receive(
+            rx: &mut mpsc::Receiver<Outbound>,
+            seen: &mut HashSet<u32>,
+            pending: &mut Vec<(u16, QoS)>,
+        ) {
+            while let Ok(o) = rx.try_recv() {
+                match o {
+                    Outbound::Publish(d) => {
+                        seen.insert(tag_of(&d));
+                        if let Some(id) = d.packet_id {
+                            pending.push((id, d.qos));
+                        }
+                    }
+                    Outbound::Ack(AckKind::Rel, id, _) => pending.push((id, QoS::AtMostOnce)),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn every_qos1_and_qos2_message_arrives_and_the_window_is_never_exceeded(
+                ops in proptest::collection::vec(op(), 1..120)
+            ) {
+                const WINDOW: usize = 3;
+                let f = Fixture::new();
+                let ctx = f.ctx(10_000);
+                let mut s = SessionState::new(Identity::new("u"));
+                let mut rx = Some(connect(&mut s, WINDOW, 4));
+                let mut seen = HashSet::new();
+                let mut pending: Vec<(u16, QoS)> = Vec::new();
+                let mut offered = Vec::new();
+                let mut tag = 0u32;
+                for op in ops {
+                    match op {
+                        Op::Offer(q) => {
+                            tag += 1;
+                            let qos = QoS::from_u8(q).unwrap_or_default();
+                            if qos != QoS::AtMostOnce {
+                                offered.push(tag);
+                            }
+                            s.offer(tagged(tag, qos), DeliveryKind::Live, &ctx);
+                        }
+                        Op::Drain => {
+                            if let Some(r) = rx.as_mut() {
+                                receive(r, &mut seen, &mut pending);
+                                s.pump(&ctx);
+                            }
+                        }
+                        Op::AckOne(n) => {
+                            if let Some(r) = rx.as_mut() {
+                                receive(r, &mut seen, &mut pending);
+                                if !pending.is_empty() {
+                                    let (id, qos) = pending.remove(n % pending.len());
+                                    match qos {
+                                        QoS::AtLeastOnce => s.on_puback(id, &ctx),
+                                        QoS::ExactlyOnce => {
+                                            // The PUBREL goes to the client, which answers PUBCOMP later.
+                                            if let AckOutcome::PubRel(id, _) =
+                                                s.on_pubrec(id, ReasonCode::Success, &ctx)
+                                            {
+                                                pending.push((id, QoS::AtMostOnce));
+                                            }
+                                        }
+                                        QoS::AtMostOnce => s.on_pubcomp(id, &ctx),
+                                    }
+                                }
+                            }
+                        }
+                        Op::Disconnect => {
+                            s.link = None;
+                            rx = None;
+                            pending.clear();
+                        }
+                        Op::Reconnect => {
+                            if rx.is_none() {
+                                let mut r = connect(&mut s, WINDOW, 4);
+                                for o in s.resends(&ctx) {
+                                    match o {
+                                        Outbound::Publish(d) => {
+                                            seen.insert(tag_of(&d));
+                                            pending.push((d.packet_id.unwrap_or(0), d.qos));
+                                        }
+                                        Outbound::Ack(AckKind::Rel, id, _) => pending.push((id, QoS::AtMostOnce)),
+                                        other => panic!("unexpected {other:?}"),
+                                    }
+                                }
+                                s.pump(&ctx);
+                                receive(&mut r, &mut seen, &mut pending);
+                                rx = Some(r);
+                            }
+                        }
+                    }
+                    prop_assert!(s.inflight() <= WINDOW, "window exceeded: {}", s.inflight());
+                }
+                // Finally: connect and let the client acknowledge everything.
+                if rx.is_none() {
+                    let r = connect(&mut s, WINDOW, 4);
+                    for o in s.resends(&ctx) {
+                        if let Outbound::Publish(d) = &o {
+                            seen.insert(tag_of(d));
+                        }
+                        match o {
+                            Outbound::Publish(d) => pending.push((d.packet_id.unwrap_or(0), d.qos)),
+                            Outbound::Ack(AckKind::Rel, id, _) => pending.push((id, QoS::AtMostOnce)),
+                            _ => {}
+                        }
+                    }
+                    rx = Some(r);
+                }
+                let mut r = rx.take().unwrap_or_else(|| connect(&mut s, WINDOW, 4));
+                for _ in 0..10_000 {
+                    s.pump(&ctx);
+                    receive(&mut r, &mut seen, &mut pending);
+                    let Some((id, qos)) = pending.pop() else {
+                        if s.inflight() == 0 && s.queued() == 0 {
+                            break;
+                        }
+                        continue;
+                    };
+                    match qos {
+                        QoS::AtLeastOnce => s.on_puback(id, &ctx),
+                        QoS::ExactlyOnce => {
+                            if let AckOutcome::PubRel(id, _) = s.on_pubrec(id, ReasonCode::Success, &ctx) {
+                                pending.push((id, QoS::AtMostOnce));
+                            }
+                        }
+                        QoS::AtMostOnce => s.on_pubcomp(id, &ctx),
+                    }
+                }
+                prop_assert_eq!((s.inflight(), s.queued()), (0, 0));
+                for t in offered {
+                    prop_assert!(seen.contains(&t), "QoS 1/2 message {} never arrived", t);
+                }
+            }
+        }
+    }
 }
