@@ -554,3 +554,16 @@ pub(crate) fn have(tool: &str) -> bool {
         .status()
         .is_ok()
 }
+
+/// Polls `cond` until it holds; fails after [`WAIT`]. For state that has no
+/// event to wait for (counters the broker updates after a close).
+pub(crate) async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within the wait: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1635,14 +1635,10 @@ async fn mosquitto_clients_publish_and_subscribe_through_the_broker() {
         .spawn()
         .expect("mosquitto_sub starts");
     // Wait until the broker holds its subscription before publishing.
-    let deadline = std::time::Instant::now() + helpers::WAIT;
-    while t.broker.stats().subscriptions == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "mosquitto_sub never subscribed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    helpers::eventually("mosquitto_sub subscribed", || {
+        t.broker.stats().subscriptions == 1
+    })
+    .await;
     let status = tokio::process::Command::new("mosquitto_pub")
         .args([
             "-h",
@@ -1911,5 +1907,71 @@ async fn mosquitto_sub_gets_a_retained_message_that_mosquitto_pub_left() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "mosq/retained kept"
     );
+    t.stop().await;
+}
+
+/// A tiny deterministic generator (xorshift64*), so the fuzz test below is
+/// the same on every run without a dependency.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+#[tokio::test]
+async fn random_bytes_after_connect_never_take_the_broker_down() {
+    let t = TestBroker::start().await;
+    let mut s = V5::connect(t.addr, "survivor", "u", |_| {}).await;
+    s.sub("alive", Q5::AtLeastOnce).await;
+    let mut noise = Noise(0x5EED_1234_ABCD_0001);
+    for round in 0..60u64 {
+        let protocol = if round % 2 == 0 {
+            Protocol::V5
+        } else {
+            Protocol::V311
+        };
+        let id: &'static str = Box::leak(format!("fuzz-{round}").into_boxed_str());
+        let (mut raw, ack) = Raw::connect(t.addr, connect_packet(protocol, id, "u")).await;
+        assert_eq!(ack.reason, ReasonCode::Success);
+        // Mostly valid-looking packet headers with random bodies, some pure noise.
+        let mut junk = Vec::new();
+        for _ in 0..(noise.next() % 8 + 1) {
+            let kind = (noise.next() % 16) as u8;
+            let len = (noise.next() % 40) as usize;
+            junk.push(kind << 4 | (noise.next() % 16) as u8);
+            junk.push(len as u8);
+            junk.extend(noise.bytes(len));
+        }
+        raw.send_bytes(&junk).await;
+        raw.send(&Packet::PingReq).await;
+        // Either the junk was acceptable and PINGRESP comes, or the broker closes.
+        while let Ok(Some(p)) = raw.recv_within(helpers::WAIT).await {
+            if p == Packet::PingResp {
+                break;
+            }
+        }
+    }
+    // A connection task that panicked would never count itself out.
+    helpers::eventually("every fuzzed connection ends cleanly", || {
+        t.broker.stats().connections_current == 1
+    })
+    .await;
+    let p = V5::connect(t.addr, "p", "u", |_| {}).await;
+    p.client
+        .publish("alive", Q5::AtLeastOnce, false, "still here")
+        .await
+        .unwrap();
+    assert_eq!(text(&s.publish().await.payload), "still here");
+    p.disconnect().await;
+    s.disconnect().await;
     t.stop().await;
 }
