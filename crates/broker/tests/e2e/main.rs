@@ -1211,6 +1211,42 @@ async fn broker_control_disconnect_sends_0x87_with_its_reason_string() {
 }
 
 #[tokio::test]
+async fn kick_disconnects_one_session_with_0x98() {
+    let t = TestBroker::start().await;
+    let mut target = V5::connect(t.addr, "target", "alice", |_| {}).await;
+    let bystander = V5::connect(t.addr, "target", "bob", |_| {}).await;
+    assert!(t.broker.control().kick("alice", "target"));
+    assert!(!t.broker.control().kick("alice", "nobody-here"));
+    let (reason, _) = target.disconnected().await;
+    assert_eq!(reason, DisconnectReasonCode::AdministrativeAction);
+    bystander.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_is_forgotten_when_its_expiry_interval_passes() {
+    let t = TestBroker::start().await;
+    let brief = |o: &mut rumqttc::v5::MqttOptions| {
+        o.set_clean_start(false);
+        o.set_session_expiry_interval(Some(1));
+    };
+    let mut s = V5::connect(t.addr, "brief", "u", brief).await;
+    s.sub("x", Q5::AtLeastOnce).await;
+    s.disconnect().await;
+    assert_eq!(t.broker.stats().sessions, 1, "kept after the disconnect");
+    helpers::eventually("the session expires", || t.broker.stats().sessions == 0).await;
+    assert_eq!(
+        t.broker.stats().subscriptions,
+        0,
+        "its subscription left the trie"
+    );
+    let (s, ack) = V5::try_connect(t.addr, "brief", "u", "pw", brief).await;
+    assert!(!ack.expect("connects").session_present);
+    s.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn drop_subscriptions_removes_them_from_live_and_stored_sessions() {
     let t = TestBroker::start().await;
     let persistent = |o: &mut rumqttc::v5::MqttOptions| {
