@@ -144,12 +144,19 @@ pub fn encode_publish(
     if p.topic.is_empty() && !(v5 && p.topic_alias.is_some()) {
         return Err(EncodeError::EmptyTopic);
     }
-    prefixed_len(p.topic.as_bytes(), NAME, "topic name")?;
-    let view = p.view();
-    if v5 {
-        view.check(props::PUBLISH)?;
+    let mut len = prefixed_len(p.topic.as_bytes(), NAME, "topic name")? + p.payload.len();
+    if p.packet_id.is_some() {
+        len += 2;
     }
-    let len = p.body_len(protocol);
+    let view = p.view();
+    let props_body = if v5 {
+        let body = view.check(props::PUBLISH)?;
+        // `check` bounded `body` by MAX_VAR_INT.
+        len += var_int_len(body as u32) + body;
+        body
+    } else {
+        0
+    };
     let first = 0x30 | (u8::from(p.dup) << 3) | ((p.qos as u8) << 1) | u8::from(p.retain);
     header(out, first, len, NAME)?;
     put_prefixed(out, p.topic.as_bytes());
@@ -157,7 +164,7 @@ pub fn encode_publish(
         out.put_u16(id);
     }
     if v5 {
-        view.put(out);
+        view.put_sized(out, props_body);
     }
     out.put_slice(p.payload);
     Ok(())
@@ -165,7 +172,8 @@ pub fn encode_publish(
 
 /// Total encoded size (fixed header included) of that PUBLISH for `protocol`,
 /// as [`encode_publish`] would write it, so the broker can respect a client's
-/// Maximum Packet Size (dropping properties as the specification allows if needed).
+/// Maximum Packet Size: a PUBLISH that would exceed it is not sent at all, but
+/// discarded as if it had been ([MQTT-3.1.2-25]).
 pub fn publish_len(p: &PublishRef<'_>, protocol: Protocol) -> usize {
     let body = p.body_len(protocol);
     1 + var_int_len(u32::try_from(body).unwrap_or(u32::MAX)) + body
@@ -210,9 +218,9 @@ fn props_len(props: &Properties, v5: bool, ctx: props::Context) -> Result<usize,
     if !v5 {
         return Ok(0);
     }
-    let view = View::of(props);
-    view.check(ctx)?;
-    Ok(view.block_len())
+    let body = View::of(props).check(ctx)?;
+    // `check` bounded `body` by MAX_VAR_INT.
+    Ok(var_int_len(body as u32) + body)
 }
 
 fn connect(c: &Connect, protocol: Protocol, out: &mut BytesMut) -> Result<(), EncodeError> {

@@ -428,8 +428,9 @@ impl<'a> View<'a> {
 
     /// Checks that every property present may be encoded in `ctx`: allowed
     /// there, strings and binary data short enough, subscription identifiers
-    /// in 1..=268,435,455 (and only one outside PUBLISH).
-    pub(crate) fn check(&self, ctx: Context) -> Result<(), EncodeError> {
+    /// in 1..=268,435,455 (and only one outside PUBLISH). Returns
+    /// [`body_len`](Self::body_len), which the caller passes on to [`put_sized`](Self::put_sized).
+    pub(crate) fn check(&self, ctx: Context) -> Result<usize, EncodeError> {
         let not_allowed = self.present() & !ctx.allowed;
         if not_allowed != 0 {
             return Err(EncodeError::PropertyNotAllowed {
@@ -523,10 +524,11 @@ impl<'a> View<'a> {
                 "authentication data needs an authentication method",
             ));
         }
-        if self.body_len() > MAX_VAR_INT as usize {
+        let body_len = self.body_len();
+        if body_len > MAX_VAR_INT as usize {
             return Err(EncodeError::PacketTooLarge { packet: ctx.name });
         }
-        Ok(())
+        Ok(body_len)
     }
 
     /// Bytes of the properties themselves, without the length prefix.
@@ -585,8 +587,16 @@ impl<'a> View<'a> {
     /// Writes the block (length prefix and properties) in identifier order;
     /// `check` must have passed.
     pub(crate) fn put(&self, buf: &mut BytesMut) {
+        self.put_sized(buf, self.body_len());
+    }
+
+    /// [`put`](Self::put) with the body length `check` returned, so the hot
+    /// path (PUBLISH fan-out) sizes the properties once.
+    pub(crate) fn put_sized(&self, buf: &mut BytesMut, body_len: usize) {
         let p = self.props;
-        put_var_int(buf, self.body_len() as u32);
+        debug_assert_eq!(body_len, self.body_len());
+        // `check` refused a body over MAX_VAR_INT, so this cannot truncate.
+        put_var_int(buf, body_len as u32);
         let byte = |buf: &mut BytesMut, id: u8, o: Option<u8>| {
             if let Some(v) = o {
                 buf.put_u8(id);
@@ -725,5 +735,194 @@ pub(crate) fn retain_allowed(p: &mut Properties, ctx: Context) {
     }
     if p.authentication_method.is_none() {
         p.authentication_data = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    /// The table of §2.2.2.2, transcribed: identifier → the packets that may carry it.
+    const TABLE: &[(u8, &[&str])] = &[
+        (0x01, &["PUBLISH", "will properties"]),
+        (0x02, &["PUBLISH", "will properties"]),
+        (0x03, &["PUBLISH", "will properties"]),
+        (0x08, &["PUBLISH", "will properties"]),
+        (0x09, &["PUBLISH", "will properties"]),
+        (0x0B, &["PUBLISH", "SUBSCRIBE"]),
+        (0x11, &["CONNECT", "CONNACK", "DISCONNECT"]),
+        (0x12, &["CONNACK"]),
+        (0x13, &["CONNACK"]),
+        (0x15, &["CONNECT", "CONNACK", "AUTH"]),
+        (0x16, &["CONNECT", "CONNACK", "AUTH"]),
+        (0x17, &["CONNECT"]),
+        (0x18, &["will properties"]),
+        (0x19, &["CONNECT"]),
+        (0x1A, &["CONNACK"]),
+        (0x1C, &["CONNACK", "DISCONNECT"]),
+        (
+            0x1F,
+            &[
+                "CONNACK",
+                "PUBACK",
+                "PUBREC",
+                "PUBREL",
+                "PUBCOMP",
+                "SUBACK",
+                "UNSUBACK",
+                "DISCONNECT",
+                "AUTH",
+            ],
+        ),
+        (0x21, &["CONNECT", "CONNACK"]),
+        (0x22, &["CONNECT", "CONNACK"]),
+        (0x23, &["PUBLISH"]),
+        (0x24, &["CONNACK"]),
+        (0x25, &["CONNACK"]),
+        (
+            0x26,
+            &[
+                "CONNECT",
+                "CONNACK",
+                "PUBLISH",
+                "will properties",
+                "PUBACK",
+                "PUBREC",
+                "PUBREL",
+                "PUBCOMP",
+                "SUBSCRIBE",
+                "SUBACK",
+                "UNSUBSCRIBE",
+                "UNSUBACK",
+                "DISCONNECT",
+                "AUTH",
+            ],
+        ),
+        (0x27, &["CONNECT", "CONNACK"]),
+        (0x28, &["CONNACK"]),
+        (0x29, &["CONNACK"]),
+        (0x2A, &["CONNACK"]),
+    ];
+
+    const CONTEXTS: [Context; 14] = [
+        CONNECT,
+        WILL,
+        CONNACK,
+        PUBLISH,
+        PUBACK,
+        PUBREC,
+        PUBREL,
+        PUBCOMP,
+        SUBSCRIBE,
+        SUBACK,
+        UNSUBSCRIBE,
+        UNSUBACK,
+        DISCONNECT,
+        AUTH,
+    ];
+
+    #[test]
+    fn the_allowed_sets_are_the_specification_table() {
+        for ctx in CONTEXTS {
+            for id in 0..=255u8 {
+                let listed = TABLE
+                    .iter()
+                    .any(|(i, packets)| *i == id && packets.contains(&ctx.name));
+                assert_eq!(ctx.allows(id), listed, "{} {id:#04x}", ctx.name);
+            }
+        }
+    }
+
+    fn read_block(block: &[u8], ctx: Context) -> Result<Properties, DecodeError> {
+        let mut r = Reader::new(Bytes::copy_from_slice(block), ctx.name);
+        read(&mut r, ctx)
+    }
+
+    #[test]
+    fn every_connack_property_decodes_into_its_field() {
+        let block = [
+            0x11, 0, 0, 0, 1, // session expiry
+            0x21, 0, 2, // receive maximum
+            0x24, 0, // maximum QoS
+            0x25, 1, // retain available
+            0x27, 0, 0, 1, 0, // maximum packet size
+            0x12, 0, 1, b'c', // assigned client identifier
+            0x22, 0, 3, // topic alias maximum
+            0x1F, 0, 1, b'r', // reason string
+            0x26, 0, 1, b'k', 0, 1, b'v', // user property
+            0x28, 1, 0x29, 0, 0x2A, 1, // wildcard / sub id / shared available
+            0x13, 0, 4, // server keep alive
+            0x1A, 0, 1, b'i', // response information
+            0x1C, 0, 1, b's', // server reference
+            0x15, 0, 1, b'm', 0x16, 0, 1, 7, // authentication method and data
+        ];
+        let mut with_len = vec![block.len() as u8];
+        with_len.extend_from_slice(&block);
+        let p = read_block(&with_len, CONNACK).expect("valid CONNACK properties");
+        assert_eq!(p.session_expiry_interval, Some(1));
+        assert_eq!(p.receive_maximum, Some(2));
+        assert_eq!(p.maximum_qos, Some(0));
+        assert_eq!(p.retain_available, Some(1));
+        assert_eq!(p.maximum_packet_size, Some(256));
+        assert_eq!(p.assigned_client_identifier.as_deref(), Some("c"));
+        assert_eq!(p.topic_alias_maximum, Some(3));
+        assert_eq!(p.reason_string.as_deref(), Some("r"));
+        assert_eq!(p.user_properties.len(), 1);
+        assert_eq!(p.wildcard_subscription_available, Some(1));
+        assert_eq!(p.subscription_identifier_available, Some(0));
+        assert_eq!(p.shared_subscription_available, Some(1));
+        assert_eq!(p.server_keep_alive, Some(4));
+        assert_eq!(p.response_information.as_deref(), Some("i"));
+        assert_eq!(p.server_reference.as_deref(), Some("s"));
+        assert_eq!(p.authentication_method.as_deref(), Some("m"));
+        assert_eq!(p.authentication_data.as_deref(), Some(&[7][..]));
+        // And it encodes back to the same block.
+        let view = View::of(&p);
+        assert_eq!(view.check(CONNACK), Ok(with_len.len() - 1));
+        assert_eq!(view.block_len(), with_len.len());
+        let mut out = BytesMut::new();
+        view.put(&mut out);
+        let back = read_block(&out, CONNACK).expect("re-encoded block");
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn encoder_refuses_properties_the_packet_cannot_carry() {
+        let p = Properties {
+            topic_alias: Some(1),
+            ..Properties::default()
+        };
+        assert_eq!(
+            View::of(&p).check(SUBSCRIBE),
+            Err(EncodeError::PropertyNotAllowed {
+                packet: "SUBSCRIBE",
+                id: 0x23
+            })
+        );
+        let p = Properties {
+            subscription_identifiers: vec![1, 2],
+            ..Properties::default()
+        };
+        assert!(View::of(&p).check(PUBLISH).is_ok());
+        assert!(matches!(
+            View::of(&p).check(SUBSCRIBE),
+            Err(EncodeError::InvalidPropertyValue { .. })
+        ));
+        let p = Properties {
+            maximum_qos: Some(2),
+            ..Properties::default()
+        };
+        assert!(matches!(
+            View::of(&p).check(CONNACK),
+            Err(EncodeError::InvalidPropertyValue { .. })
+        ));
+    }
+
+    #[test]
+    fn an_empty_block_is_a_single_zero_byte() {
+        let p = Properties::default();
+        assert_eq!(View::of(&p).block_len(), 1);
+        assert_eq!(read_block(&[0], AUTH), Ok(Properties::default()));
     }
 }

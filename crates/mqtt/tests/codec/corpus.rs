@@ -534,3 +534,39 @@ fn the_seeds_behave_as_named() {
         }
     }
 }
+
+/// Prints one line per file of `$CORPUS_DIR`: the file name and what decoding
+/// it gives (packet names, then the error variant). Used to pick one input per
+/// distinct outcome from a fuzz run's corpus (see docs/fuzzing.md).
+#[test]
+#[ignore = "a tool: CORPUS_DIR=fuzz/corpus/decode cargo test … -- --ignored --nocapture classify"]
+fn classify_corpus_dir() {
+    let Ok(dir) = std::env::var("CORPUS_DIR") else {
+        return;
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("readable CORPUS_DIR")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let data = std::fs::read(&path).expect("readable file");
+        let Some((&first, stream)) = data.split_first() else {
+            continue;
+        };
+        let (state, max) = helpers::mode(first);
+        let (packets, end) = decode_stream(stream, state, max);
+        let names: Vec<&str> = packets.iter().map(Packet::name).collect();
+        let end = match end {
+            Ok(0) => "clean".to_string(),
+            Ok(n) => format!("incomplete({})", n.min(1)),
+            Err(e) => format!("{e:?}")
+                .split([' ', '(', '{'])
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        };
+        let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+        println!("CLASSIFY\t{file}\t{}\t{end}", names.join(","));
+    }
+}
