@@ -309,10 +309,9 @@ impl SessionState {
                 ctx.stats.dropped(DropReason::OutboundQueueFull);
                 return;
             };
-            if !allowed(&self.identity, &d, kind, ctx) {
-                return;
-            }
-            if too_large(link, &d, ctx) {
+            // Size first: a delivery that cannot be sent must not be
+            // authorised, since authorising is where a meter counts it.
+            if too_large(link, &d, ctx) || !allowed(&self.identity, &d, kind, ctx) {
                 return;
             }
             permit.send(Outbound::Publish(d));
@@ -379,7 +378,7 @@ impl SessionState {
             // sent and is re-sent (DUP) when the session next connects.
             Err(mpsc::error::TrySendError::Closed(())) => None,
         };
-        if !allowed(&self.identity, &d, kind, ctx) || too_large(link, &d, ctx) {
+        if too_large(link, &d, ctx) || !allowed(&self.identity, &d, kind, ctx) {
             return Send::Done;
         }
         let id = alloc_id(&mut self.next_id, &self.inflight);
