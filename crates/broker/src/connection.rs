@@ -1183,7 +1183,7 @@ impl Conn {
             let _ = self.tx.try_send(Outbound::Close(None));
         }
 
-        let will = if publish_will {
+        let mut will = if publish_will {
             self.will.map(|w| *w)
         } else {
             None
@@ -1194,7 +1194,10 @@ impl Conn {
             .filter(|d| *d > 0)
             .map(|d| Duration::from_secs(u64::from(d)));
 
-        // Detach: only if the session is still ours (not taken over).
+        // Detach, only if the session is still ours (not taken over). A will
+        // that must wait (for its delay, or for the session's end) is parked
+        // in the same critical section, so a reconnect racing this close
+        // cancels it like any other.
         let detached = {
             let mut state = self.session.state.lock();
             if state
@@ -1205,6 +1208,11 @@ impl Conn {
                 state.link = None;
                 self.session.connected.store(false, Ordering::Relaxed);
                 state.generation += 1;
+                if (state.expiry_secs == 0 || will_delay.is_some())
+                    && let Some(w) = will.take()
+                {
+                    state.pending_will = Some((self.identity.clone(), w));
+                }
                 Some((state.generation, state.expiry_secs))
             } else {
                 None
@@ -1212,29 +1220,18 @@ impl Conn {
         };
         drop(self.tx);
         match detached {
-            Some((_, 0)) => {
-                if let Some(w) = will {
-                    self.session.state.lock().pending_will = Some((self.identity.clone(), w));
-                }
-                inner.end_session(&self.session);
-            }
+            // The session ends with the connection; its end publishes the will.
+            Some((_, 0)) => inner.end_session(&self.session),
             Some((generation, expiry)) => {
-                let delay = match (will, will_delay) {
-                    (Some(w), Some(delay)) => {
-                        self.session.state.lock().pending_will = Some((self.identity.clone(), w));
-                        Some(delay)
-                    }
-                    (Some(w), None) => {
-                        inner.publish_will(&self.identity, w);
-                        None
-                    }
-                    (None, _) => None,
-                };
+                let parked = will.is_none() && will_delay.is_some();
+                if let Some(w) = will {
+                    inner.publish_will(&self.identity, w);
+                }
                 will::after_disconnect(
                     &inner,
                     Arc::clone(&self.session),
                     generation,
-                    delay,
+                    will_delay.filter(|_| parked),
                     Duration::from_secs(u64::from(expiry)),
                 );
             }
