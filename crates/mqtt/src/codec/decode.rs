@@ -1250,6 +1250,29 @@ mod tests {
     }
 
     #[test]
+    fn a_length_field_never_sizes_an_allocation() {
+        // The fixed header announces 2 MiB; the decoder must neither fail nor
+        // reserve room for it, just wait for the bytes.
+        let mut buf = BytesMut::with_capacity(16);
+        buf.extend_from_slice(&[0x30, 0x80, 0x80, 0x80, 0x01, 0, 1]);
+        let capacity = buf.capacity();
+        assert_eq!(decode(&mut buf, V4, 4 << 20), Ok(None));
+        assert_eq!(buf.capacity(), capacity);
+        assert_eq!(buf.len(), 7);
+    }
+
+    #[test]
+    fn a_connect_brings_its_own_level_whatever_the_connection_state() {
+        let v5 = frame(0x10, &connect_body(5, 2, &[0, 0, 0]));
+        for state in [None, V4, V5] {
+            let Packet::Connect(c) = ok(&v5, state) else {
+                panic!()
+            };
+            assert_eq!(c.protocol, Protocol::V5);
+        }
+    }
+
+    #[test]
     fn back_to_back_packets_decode_one_at_a_time() {
         let mut buf = BytesMut::from(&[0xC0, 0, 0xE0, 0, 0xC0][..]);
         assert_eq!(decode(&mut buf, V4, MAX), Ok(Some(Packet::PingReq)));

@@ -38,7 +38,9 @@ pub enum DecodeError {
     )]
     InvalidVarInt(&'static str),
     /// The packet is larger than the connection's maximum packet size.
-    #[error("packet of {size} bytes exceeds the maximum packet size of {max} bytes (§3.1.2.11.4)")]
+    #[error(
+        "[MQTT-3.2.2-15]: packet of {size} bytes exceeds the maximum packet size of {max} bytes"
+    )]
     PacketTooLarge {
         /// Total size the fixed header announces.
         size: usize,
@@ -46,7 +48,7 @@ pub enum DecodeError {
         max: usize,
     },
     /// A field runs past the end of the packet (or of its property block).
-    #[error("{packet}: the {field} runs past the end of the packet")]
+    #[error("§1.5 §4.13: {packet}: the {field} runs past the end of the packet (malformed)")]
     Truncated {
         /// Packet name.
         packet: &'static str,
@@ -54,7 +56,7 @@ pub enum DecodeError {
         field: &'static str,
     },
     /// Bytes left after the last field of a packet whose length is fully determined.
-    #[error("{packet}: {count} bytes after the last field")]
+    #[error("§2.1.4 §4.13: {packet}: {count} bytes after the last field (malformed)")]
     TrailingBytes {
         /// Packet name.
         packet: &'static str,
