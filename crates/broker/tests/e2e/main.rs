@@ -2011,3 +2011,89 @@ async fn random_bytes_after_connect_never_take_the_broker_down() {
     s.disconnect().await;
     t.stop().await;
 }
+
+/// QoS 1 figure: one publisher, one subscriber, both acknowledging (the
+/// subscriber batches its PUBACKs). Not an assertion; run with
+/// `cargo test -p agora-broker --test e2e -- --ignored --nocapture throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a test"]
+async fn throughput_of_a_qos1_relay_from_one_publisher_to_one_subscriber() {
+    const N: usize = 100_000;
+    let t = TestBroker::start().await;
+    let (mut sub, _) = Raw::connect(t.addr, connect_packet(Protocol::V311, "q1-sub", "u")).await;
+    sub.send(&Packet::Subscribe(agora_mqtt::Subscribe {
+        packet_id: 1,
+        filters: vec![(
+            ByteString::from_static("q1/t"),
+            agora_mqtt::SubscriptionOptions {
+                qos: agora_mqtt::QoS::AtLeastOnce,
+                ..Default::default()
+            },
+        )],
+        properties: Properties::default(),
+    }))
+    .await;
+    assert!(matches!(sub.recv().await, Some(Packet::SubAck(_))));
+    let (mut publisher, _) =
+        Raw::connect(t.addr, connect_packet(Protocol::V311, "q1-pub", "u")).await;
+    let started = std::time::Instant::now();
+    let sender = tokio::spawn(async move {
+        let mut frame = bytes::BytesMut::new();
+        for i in 0..N {
+            let one = Packet::Publish(Publish {
+                dup: false,
+                qos: agora_mqtt::QoS::AtLeastOnce,
+                retain: false,
+                topic: ByteString::from_static("q1/t"),
+                packet_id: Some((i % 60_000 + 1) as u16),
+                properties: Properties::default(),
+                payload: Bytes::from_static(&[7u8; 64]),
+            });
+            agora_mqtt::encode(&one, Protocol::V311, &mut frame).expect("encodes");
+            if frame.len() > 32 * 1024 {
+                publisher.send_bytes(&frame).await;
+                frame.clear();
+            }
+        }
+        publisher.send_bytes(&frame).await;
+        // Drain the publisher's PUBACKs.
+        let mut acks = 0;
+        while acks < N {
+            match publisher.recv_within(Duration::from_secs(5)).await {
+                Ok(Some(Packet::PubAck(_))) => acks += 1,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        acks
+    });
+    let mut got = 0;
+    let mut acks = bytes::BytesMut::new();
+    while got < N {
+        match sub.recv_within(Duration::from_secs(5)).await {
+            Ok(Some(Packet::Publish(p))) => {
+                got += 1;
+                let id = p.packet_id.expect("QoS 1 has an id");
+                agora_mqtt::encode(
+                    &Packet::PubAck(agora_mqtt::PubResponse::success(id)),
+                    Protocol::V311,
+                    &mut acks,
+                )
+                .expect("encodes");
+                if acks.len() > 4096 || got == N {
+                    sub.send_bytes(&acks).await;
+                    acks.clear();
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let elapsed = started.elapsed();
+    let publisher_acks = sender.await.expect("sender");
+    println!(
+        "QoS 1 relay, 64-byte payloads: {got} of {N} delivered (and {publisher_acks} PUBACKs to the publisher) in {elapsed:?} = {:.0} msg/s",
+        got as f64 / elapsed.as_secs_f64()
+    );
+    t.stop().await;
+}
