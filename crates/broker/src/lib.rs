@@ -9,6 +9,24 @@
 //! does), and keeps a [`BrokerControl`] to disconnect sessions and drop
 //! subscriptions when rights change.
 //!
+//! Decisions where MQTT leaves a choice (each is explained where it is made):
+//! - QoS 0 messages are not queued for offline sessions, and are dropped
+//!   (counted) when a connection's bounded outbound queue is full; QoS 1/2
+//!   wait in the session queue up to `max_queued_messages` (`session.rs`).
+//! - Every delivery, live, retained, queued or re-sent, asks
+//!   `authorize_delivery` once, just before it is handed to the connection,
+//!   so a revoked reader gets nothing more and a meter counts each once.
+//! - MQTT 3.1.1 persistent sessions live for `max_session_expiry` after their
+//!   connection closes; MQTT 5 session expiry is capped by it (`config.rs`).
+//! - Wills are re-authorised when they are published, and not published on
+//!   broker shutdown (`will.rs`, `broker.rs`).
+//! - Clients may not publish under `$SYS` (`connection.rs`); the `$SYS` topics
+//!   are published by the broker and read only by whom the authoriser allows.
+//! - A shared group prefers its connected members; retained messages are not
+//!   sent for shared subscriptions (`router.rs`, `connection.rs`).
+//! - `max_publish_rate` slows a client down (the broker stops reading) rather
+//!   than dropping its messages or disconnecting it.
+//!
 //! Module map:
 //! - [`broker`](Broker): the handle, accept loops, the publish path, shutdown.
 //! - `connection`: one connection's CONNECT handshake, reader loop and close;
