@@ -697,6 +697,21 @@ async fn sys_topics_reach_only_readers_the_authoriser_allows() {
         user.sub("$SYS/#", Q5::AtMostOnce).await,
         SubscribeReasonCode::NotAuthorized
     );
+    // Not even a superuser's `#` matches `$SYS` topics [MQTT-4.7.2-1]: the
+    // retained `$SYS` values are not sent for it, and the next message is ours.
+    let mut everything = V5::connect(t.addr, "everything", "admin", |_| {}).await;
+    everything.sub("#", Q5::AtMostOnce).await;
+    admin
+        .client
+        .publish("plain/topic", Q5::AtMostOnce, false, "sentinel")
+        .await
+        .unwrap();
+    let m = everything.publish().await;
+    assert_eq!(
+        (text(&m.topic), text(&m.payload)),
+        ("plain/topic", "sentinel")
+    );
+    everything.disconnect().await;
     admin.disconnect().await;
     user.disconnect().await;
     t.stop().await;
