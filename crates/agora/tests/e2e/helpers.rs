@@ -38,6 +38,22 @@ impl Agora {
 }
 
 impl Agora {
+    /// The server's process id (for /proc readings).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory in KiB, from /proc.
+    pub(crate) fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
     /// Stops the server (as `kill -9` would) and hands back its data folder, to restart in it.
     pub(crate) fn kill(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();

@@ -3,5 +3,7 @@
 //! Python paho-mqtt) exactly as users would drive it.
 
 mod helpers;
+mod hostile;
 mod market;
+mod raw;
 mod standalone;
