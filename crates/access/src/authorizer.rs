@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use agora_broker::auth::{AuthFuture, Authorizer, ConnectRequest, DeliveryKind, Identity, Refusal};
+use agora_broker::throttle::{LoginThrottle, ThrottleConfig};
 use agora_market::{ProductId, PurchaseId, SecretHash};
 use agora_mqtt::{QoS, ReasonCode};
 use agora_store::Store;
@@ -55,6 +56,8 @@ pub(crate) struct Shared {
     /// their meters at once so that the store ends them (and the event drops
     /// the subscriptions) without waiting for the next flush.
     pub(crate) exhausted: mpsc::UnboundedSender<PurchaseId>,
+    /// Addresses that keep failing are refused for a while.
+    pub(crate) throttle: LoginThrottle,
 }
 
 /// The broker's view of the market. Cheap to clone; implements [`Authorizer`].
@@ -93,6 +96,7 @@ impl Access {
                 config,
                 metrics: AccessMetrics::default(),
                 exhausted: tx,
+                throttle: LoginThrottle::new(ThrottleConfig::default()),
             }),
         };
         Ok((
@@ -135,6 +139,13 @@ impl Access {
 
     fn authenticate_now(&self, req: &ConnectRequest) -> Result<Identity, Refusal> {
         let peer = req.peer;
+        if !self.shared.throttle.allows(peer.ip()) {
+            self.shared.metrics.auth_failed(AuthFailure::Throttled);
+            return Err(Refusal::new(
+                ReasonCode::ConnectionRateExceeded,
+                "too many failed logins from this address; wait a minute",
+            ));
+        }
         let Some(username) = req.username.as_deref() else {
             return Err(self.refuse(
                 AuthFailure::NoUsername,

@@ -19,17 +19,20 @@ pub enum AuthFailure {
     Suspended,
     /// A PEM private key was sent as the password.
     PrivateKeySent,
+    /// The address failed too often recently and was not checked.
+    Throttled,
 }
 
 impl AuthFailure {
     /// Every reason, in the order of [`AccessMetrics::auth_failures`].
-    pub const ALL: [AuthFailure; 6] = [
+    pub const ALL: [AuthFailure; 7] = [
         AuthFailure::NoUsername,
         AuthFailure::UnknownUser,
         AuthFailure::BadPassword,
         AuthFailure::BadToken,
         AuthFailure::Suspended,
         AuthFailure::PrivateKeySent,
+        AuthFailure::Throttled,
     ];
 
     /// The label value in `/metrics`.
@@ -41,6 +44,7 @@ impl AuthFailure {
             AuthFailure::BadToken => "bad_token",
             AuthFailure::Suspended => "suspended",
             AuthFailure::PrivateKeySent => "private_key_sent",
+            AuthFailure::Throttled => "throttled",
         }
     }
 }
@@ -54,7 +58,7 @@ pub struct AccessMetrics {
     /// CONNECTs accepted.
     pub auth_ok: AtomicU64,
     /// CONNECTs refused, by [`AuthFailure::ALL`] index.
-    pub auth_failures: [AtomicU64; 6],
+    pub auth_failures: [AtomicU64; 7],
     /// PUBLISHes refused.
     pub publish_denied: AtomicU64,
     /// SUBSCRIBE filters refused.

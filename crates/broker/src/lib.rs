@@ -56,6 +56,7 @@ mod session;
 pub mod static_auth;
 pub mod stats;
 mod sys;
+pub mod throttle;
 pub mod tls;
 mod will;
 mod writer;

@@ -24,6 +24,7 @@ use agora_mqtt::{QoS, ReasonCode};
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 
 use crate::auth::{AuthFuture, Authorizer, ConnectRequest, DeliveryKind, Identity, Refusal};
+use crate::throttle::{LoginThrottle, ThrottleConfig};
 
 /// What a rule allows on the topics its pattern matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +125,11 @@ pub struct StaticAuth {
     /// Verified against for unknown users, so that "no such user" and "wrong
     /// password" take the same time and cannot be told apart.
     dummy_hash: String,
+    /// Addresses that keep failing are refused without a verification.
+    throttle: LoginThrottle,
+    /// argon2 costs ~19 MiB and milliseconds per verification: at most this
+    /// many run at once, so a login storm cannot take every core or the memory.
+    verifications: tokio::sync::Semaphore,
 }
 
 /// The rules of one session, with placeholders resolved.
@@ -169,6 +175,10 @@ impl StaticAuth {
             anonymous_acl: config.anonymous_acl,
             users,
             dummy_hash,
+            throttle: LoginThrottle::new(ThrottleConfig::default()),
+            verifications: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         })
     }
 
@@ -267,12 +277,21 @@ impl Authorizer for StaticAuth {
                     "a user name is required",
                 ));
             };
+            if !self.throttle.allows(req.peer.ip()) {
+                return Err(Refusal::new(
+                    ReasonCode::ConnectionRateExceeded,
+                    "too many failed logins from this address; wait a minute",
+                ));
+            }
             let user = self.users.get(username).cloned();
             let hash = user
                 .as_ref()
                 .map_or_else(|| self.dummy_hash.clone(), |u| u.hash.clone());
             let password = req.password.clone().unwrap_or_default();
             // argon2 takes milliseconds of CPU: keep it off the runtime's workers.
+            let Ok(_permit) = self.verifications.acquire().await else {
+                return Err(bad_credentials());
+            };
             let verified = tokio::task::spawn_blocking(move || {
                 let Ok(parsed) = PasswordHash::new(&hash) else {
                     return false;
@@ -288,7 +307,10 @@ impl Authorizer for StaticAuth {
                     log_accept(&u.username, req.peer);
                     Ok(self.identity(&u.username, &client_id, u.superuser, &u.acl))
                 }
-                _ => Err(bad_credentials()),
+                _ => {
+                    self.throttle.failed(req.peer.ip());
+                    Err(bad_credentials())
+                }
             }
         })
     }
@@ -490,6 +512,29 @@ mod tests {
             .expect("accepted");
         assert!(a.authorize_subscribe(&id, "$SYS/#").is_ok());
         assert!(a.authorize_delivery(&id, "$SYS/broker/uptime", 4, DeliveryKind::Live));
+    }
+
+    #[tokio::test]
+    async fn an_address_that_keeps_failing_is_throttled_and_others_are_not() {
+        let a = auth(false);
+        for _ in 0..10 {
+            let r = a
+                .authenticate(req(Some("sensor1"), "guess", "c"))
+                .await
+                .expect_err("wrong");
+            assert_eq!(r.reason, ReasonCode::BadUserNameOrPassword);
+        }
+        let r = a
+            .authenticate(req(Some("sensor1"), "correct horse battery", "c"))
+            .await
+            .expect_err("throttled, even with the right password");
+        assert_eq!(r.reason, ReasonCode::ConnectionRateExceeded);
+        let mut other = req(Some("sensor1"), "correct horse battery", "c");
+        other.peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 40000);
+        assert!(
+            a.authenticate(other).await.is_ok(),
+            "another address is unaffected"
+        );
     }
 
     #[test]

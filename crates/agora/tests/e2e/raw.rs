@@ -31,6 +31,24 @@ impl Raw {
         }
     }
 
+    /// Opens a TCP connection from the local address `from` (e.g. 127.0.0.2,
+    /// to look like another client machine on loopback).
+    pub(crate) fn open_from(from: std::net::IpAddr, addr: SocketAddr, protocol: Protocol) -> Raw {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.bind(&SocketAddr::new(from, 0).into()).expect("bind");
+        socket.connect(&addr.into()).expect("connect");
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        Raw {
+            stream,
+            protocol,
+            buf: BytesMut::new(),
+        }
+    }
+
     /// Sends bytes as they are.
     pub(crate) fn send_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)
