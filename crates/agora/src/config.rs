@@ -233,11 +233,16 @@ impl Default for JwtSection {
 pub(crate) struct MarketSection {
     /// Anyone may create an account.
     pub(crate) open_signup: bool,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
+    pub(crate) trust_proxy_headers: bool,
 }
 
 impl Default for MarketSection {
     fn default() -> Self {
-        MarketSection { open_signup: true }
+        MarketSection {
+            open_signup: true,
+            trust_proxy_headers: false,
+        }
     }
 }
 

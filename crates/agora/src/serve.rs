@@ -236,6 +236,7 @@ fn http_app(
         Some(m) => {
             let settings = agora_web::ApiSettings {
                 open_signup: config.market.open_signup,
+                trust_proxy_headers: config.market.trust_proxy_headers,
                 ..agora_web::ApiSettings::default()
             };
             // The API brings its own /healthz (which also checks the database).
