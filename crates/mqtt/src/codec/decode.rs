@@ -752,6 +752,38 @@ mod tests {
     }
 
     #[test]
+    fn v5_publish_strings_and_properties_are_slices_of_the_receive_buffer() {
+        let body = [
+            0, 1, b't', 0, 1, // topic, packet id 1
+            11, 0x26, 0, 1, b'k', 0, 1, b'v', 0x09, 0, 1, // user property, correlation data
+            7, b'p',
+        ];
+        let bytes = frame(0x32, &[&body[..], &[9]].concat());
+        let mut buf = BytesMut::from(&bytes[..]);
+        let start = buf.as_ptr() as usize;
+        let range = start..start + bytes.len();
+        let Ok(Some(Packet::Publish(p))) = decode(&mut buf, V5, MAX) else {
+            panic!()
+        };
+        let (k, v) = &p.properties.user_properties[0];
+        let cd = p
+            .properties
+            .correlation_data
+            .as_ref()
+            .expect("correlation data");
+        for ptr in [
+            p.topic.as_bytes().as_ptr(),
+            k.as_bytes().as_ptr(),
+            v.as_bytes().as_ptr(),
+            cd.as_ptr(),
+            p.payload.as_ptr(),
+        ] {
+            assert!(range.contains(&(ptr as usize)), "copied out of the buffer");
+        }
+        assert_eq!(&p.payload[..], b"p\x09");
+    }
+
+    #[test]
     fn publish_with_qos_2_and_v5_properties() {
         let body = [
             0, 1, b't', 0, 7, // topic, packet id 7
