@@ -74,6 +74,8 @@ pub enum TokenError {
 struct Claims {
     exp: u64,
     iat: u64,
+    #[serde(default)]
+    nbf: Option<u64>,
 }
 
 /// Installs aws-lc-rs as jsonwebtoken's crypto provider (once per process;
@@ -93,8 +95,11 @@ pub fn verify(
 ) -> Result<SystemTime, TokenError> {
     let mut v = Validation::new(Algorithm::RS256);
     v.set_required_spec_claims(&["exp", "iat"]);
-    v.leeway = policy.clock_skew.as_secs();
-    v.validate_nbf = true;
+    // No leeway on `exp`: the session is closed at `exp`, so a token accepted
+    // "within the leeway" would be cut off at once. Clock skew is allowed on
+    // `iat` and `nbf` (checked below), where a fast device clock shows.
+    v.leeway = 0;
+    v.validate_nbf = false;
     v.validate_aud = false;
     if policy.require_iss {
         v.set_issuer(&[username]);
@@ -114,9 +119,17 @@ pub fn verify(
         _ => TokenError::Malformed(e.to_string()),
     })?;
     let now_s = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let Claims { exp, iat } = data.claims;
-    if iat > now_s + policy.clock_skew.as_secs() {
+    let Claims { exp, iat, nbf } = data.claims;
+    let skew = policy.clock_skew.as_secs();
+    // jsonwebtoken accepts `exp == now`; the session would be closed in the same breath.
+    if exp <= now_s {
+        return Err(TokenError::Expired);
+    }
+    if iat > now_s + skew {
         return Err(TokenError::IssuedInFuture);
+    }
+    if nbf.is_some_and(|nbf| nbf > now_s + skew) {
+        return Err(TokenError::NotYetValid);
     }
     let max = policy.max_lifetime.as_secs();
     if exp.saturating_sub(iat) > max {

@@ -1065,3 +1065,260 @@ fn each_revocation_cuts_off_exactly_the_sessions_it_affects() {
         .unwrap_or_default();
     assert_ne!(lamp["state"], "active", "{lamp}");
 }
+
+#[test]
+fn buyers_receive_with_mosquitto_sub_over_tls_and_with_paho_v311() {
+    let m = market();
+    m.buy("alice/home/temp");
+    let key = m.bob_key();
+    let mut tls_sub = Peer::spawn(
+        Command::new("stdbuf")
+            .args([
+                "-oL",
+                "mosquitto_sub",
+                "-d",
+                "-h",
+                "localhost",
+                "-p",
+                &m.agora.mqtts.port().to_string(),
+                "--cafile",
+            ])
+            .arg(m.agora.cafile())
+            .args([
+                "-u",
+                "bob",
+                "-P",
+                &key,
+                "-t",
+                "alice/home/temp",
+                "-C",
+                "1",
+                "-W",
+                "20",
+                "-v",
+            ]),
+    );
+    assert!(
+        tls_sub
+            .wait_line(|l| l.contains("received SUBACK"))
+            .is_some(),
+        "{:?}",
+        tls_sub.seen
+    );
+    let mut v311 = paho(
+        m.mqtt(),
+        &[
+            "sub",
+            "--protocol",
+            "311",
+            "--user",
+            "bob",
+            "--password",
+            &key,
+            "--topic",
+            "alice/home/temp",
+            "--count",
+            "1",
+        ],
+    );
+    assert!(
+        v311.wait_line(|l| l == "suback 1").is_some(),
+        "{:?}",
+        v311.seen
+    );
+    assert!(
+        mosquitto_pub(
+            m.agora.mqtt,
+            "alice$home$pi",
+            &m.pi_secret,
+            "alice/home/temp",
+            "22.0"
+        )
+        .status
+        .success()
+    );
+    let (status, lines, err) = tls_sub.finish();
+    assert_eq!(status, Some(0), "{lines:?} {err}");
+    assert!(
+        lines.contains(&"alice/home/temp 22.0".to_owned()),
+        "{lines:?}"
+    );
+    let (status, lines, _) = v311.finish();
+    assert_eq!(status, Some(0), "{lines:?}");
+    assert!(
+        lines.contains(&"msg alice/home/temp 22.0".to_owned()),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_device_token_session_is_closed_at_its_exp_with_0xa0() {
+    let m = market();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pem = dir.path().join("device.pem");
+    let out = run_with_stdin(
+        Command::new(agora_bin())
+            .args(["keygen", "--out"])
+            .arg(&pem),
+        b"",
+    );
+    let public = String::from_utf8(out.stdout).expect("pem");
+    m.api.expect(
+        201,
+        "POST",
+        "/hubs/alice/home/devices",
+        Some(&m.alice),
+        Some(json!({"name": "meter", "public_key": public})),
+    );
+    let tok = run_with_stdin(
+        Command::new(agora_bin())
+            .args(["token", "--key"])
+            .arg(&pem)
+            .args(["--ttl", "3s"]),
+        b"",
+    );
+    let token = String::from_utf8(tok.stdout)
+        .expect("token")
+        .trim()
+        .to_owned();
+    let mut device = paho(
+        m.mqtt(),
+        &[
+            "sub",
+            "--protocol",
+            "5",
+            "--user",
+            "alice$home$meter",
+            "--password",
+            &token,
+            "--topic",
+            "alice/home/temp/cmd/#",
+            "--count",
+            "1",
+            "--timeout",
+            "20",
+        ],
+    );
+    assert!(
+        device.wait_line(|l| l == "suback 1").is_some(),
+        "{:?}",
+        device.seen
+    );
+    // The broker ends the session when the token expires: 0xA0 Maximum connect time.
+    assert!(
+        device.wait_line(|l| l == "disconnect 160").is_some(),
+        "{:?}",
+        device.seen
+    );
+    // And the expired token no longer logs in.
+    let (status, lines, _) = paho(
+        m.mqtt(),
+        &[
+            "pub",
+            "--protocol",
+            "5",
+            "--user",
+            "alice$home$meter",
+            "--password",
+            &token,
+            "--topic",
+            "alice/home/temp",
+        ],
+    )
+    .finish();
+    assert_eq!(status, Some(2), "{lines:?}");
+}
+
+#[test]
+fn a_revoked_buyers_stored_session_gets_none_of_its_queued_messages() {
+    let m = market();
+    let purchase = m.buy("alice/home/temp");
+    let key = m.bob_key();
+    let persistent = |count: &str| {
+        paho(
+            m.mqtt(),
+            &[
+                "sub",
+                "--protocol",
+                "5",
+                "--user",
+                "bob",
+                "--password",
+                &key,
+                "--topic",
+                "alice/home/temp",
+                "--client-id",
+                "bob-p",
+                "--session-expiry",
+                "300",
+                "--qos",
+                "1",
+                "--count",
+                count,
+                "--timeout",
+                "5",
+            ],
+        )
+    };
+    // A persistent session, then offline: a QoS 1 message is queued for it and arrives on reconnect.
+    let mut first = persistent("1");
+    assert!(
+        first.wait_line(|l| l == "suback 1").is_some(),
+        "{:?}",
+        first.seen
+    );
+    assert!(
+        mosquitto_pub(
+            m.agora.mqtt,
+            "alice$home$pi",
+            &m.pi_secret,
+            "alice/home/temp",
+            "live"
+        )
+        .status
+        .success()
+    );
+    let (status, lines, _) = first.finish();
+    assert_eq!(status, Some(0), "{lines:?}");
+    assert!(
+        mosquitto_pub(
+            m.agora.mqtt,
+            "alice$home$pi",
+            &m.pi_secret,
+            "alice/home/temp",
+            "queued-before"
+        )
+        .status
+        .success()
+    );
+    let (_, lines, _) = persistent("1").finish();
+    assert!(
+        lines.contains(&"msg alice/home/temp queued-before".to_owned()),
+        "the offline queue works: {lines:?}"
+    );
+    // Offline again; a message is queued; then the purchase is revoked.
+    assert!(
+        mosquitto_pub(
+            m.agora.mqtt,
+            "alice$home$pi",
+            &m.pi_secret,
+            "alice/home/temp",
+            "queued-after"
+        )
+        .status
+        .success()
+    );
+    m.api.expect(
+        200,
+        "POST",
+        &format!("/purchases/{purchase}/revoke"),
+        Some(&m.alice),
+        Some(json!({"reason": "ended"})),
+    );
+    let (_, lines, _) = persistent("1").finish();
+    assert!(
+        !lines.iter().any(|l| l.contains("queued-after")),
+        "a revoked buyer must not get the queue: {lines:?}"
+    );
+    assert!(lines.contains(&"suback 135".to_owned()), "{lines:?}");
+}

@@ -40,11 +40,16 @@ def main() -> int:
     p.add_argument("--qos", type=int, default=1)
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--timeout", type=float, default=15.0)
+    p.add_argument("--session-expiry", type=int, default=0,
+                   help="keep the session this many seconds after disconnecting (persistent session)")
     a = p.parse_args()
 
     proto = mqtt.MQTTv5 if a.protocol == "5" else mqtt.MQTTv311
+    kwargs = {}
+    if proto == mqtt.MQTTv311:
+        kwargs["clean_session"] = a.session_expiry == 0
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=a.client_id, protocol=proto,
-                    transport=a.transport)
+                    transport=a.transport, **kwargs)
     if a.transport == "websockets":
         c.ws_set_options(path=a.ws_path)
     if a.cafile:
@@ -103,8 +108,19 @@ def main() -> int:
     c.on_message = on_message
     c.on_publish = on_publish
     c.on_disconnect = on_disconnect
+    connect_kwargs = {}
+    if proto == mqtt.MQTTv5:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        if a.session_expiry:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = a.session_expiry
+            connect_kwargs["properties"] = props
+            connect_kwargs["clean_start"] = False
+        else:
+            connect_kwargs["clean_start"] = True
     try:
-        c.connect(a.host, a.port, keepalive=30)
+        c.connect(a.host, a.port, keepalive=30, **connect_kwargs)
     except Exception as e:  # refused at the socket or TLS level
         out(f"error {e}")
         return 2
