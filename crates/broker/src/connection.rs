@@ -27,7 +27,7 @@ use agora_mqtt::{
 };
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{ConnectRequest, Identity, Transport};
@@ -115,7 +115,7 @@ async fn handshake<S>(
     buf: &mut BytesMut,
     peer: SocketAddr,
     transport: Transport,
-) -> Option<Accepted>
+) -> Option<Box<Accepted>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -270,11 +270,11 @@ where
             return None;
         }
     }
-    Some(Accepted {
+    Some(Box::new(Accepted {
         connect,
         identity,
         assigned_id,
-    })
+    }))
 }
 
 /// Writes a refusing CONNACK and flushes it.
@@ -392,7 +392,7 @@ struct Conn {
 /// A connection attached to its session, ready to run.
 struct Attached {
     conn: Conn,
-    ctl: mpsc::UnboundedReceiver<Command>,
+    ctl: oneshot::Receiver<Command>,
     rx: mpsc::Receiver<Outbound>,
     peer: crate::writer::Peer,
     /// Re-sends that did not fit the outbound queue at once.
@@ -404,12 +404,18 @@ struct Attached {
 /// re-sends. Synchronous, so that the CONNECT packet and the rest of the
 /// set-up never live in the connection task's future (which every idle
 /// connection keeps for its whole life).
-fn attach(inner: &Arc<Inner>, a: Accepted, peer: SocketAddr) -> Attached {
+fn attach(inner: &Arc<Inner>, a: Box<Accepted>, peer: SocketAddr) -> Attached {
+    let a = *a;
     let config = &inner.config;
     let c = a.connect;
     let protocol = c.protocol;
     let v5 = protocol == Protocol::V5;
-    let client_id = a.assigned_id.clone().unwrap_or_else(|| c.client_id.clone());
+    // Copied out of the CONNECT: decoded strings are slices of the receive
+    // buffer, and the session would otherwise keep that buffer alive.
+    let client_id = a
+        .assigned_id
+        .clone()
+        .unwrap_or_else(|| ByteString::from(&*c.client_id));
     let cap = config.max_session_expiry_secs();
     let expiry = if v5 {
         c.properties.session_expiry_interval.unwrap_or(0).min(cap)
@@ -459,7 +465,7 @@ fn attach(inner: &Arc<Inner>, a: Accepted, peer: SocketAddr) -> Attached {
     }
 
     let (tx, rx) = mpsc::channel(config.outbound_queue);
-    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+    let (ctl_tx, ctl_rx) = oneshot::channel();
     let conn_id = inner.next_conn_id();
     let identity = a.identity;
     let key = (Arc::clone(&identity.username), client_id.clone());
@@ -490,8 +496,8 @@ fn attach(inner: &Arc<Inner>, a: Accepted, peer: SocketAddr) -> Attached {
         // The queue is new and at least 16 long, so this cannot fail.
         let _ = tx.try_send(Outbound::Packet(Box::new(Packet::ConnAck(ack))));
         let mut state = session.state.lock();
-        if let Some(old) = state.link.take() {
-            let _ = old.ctl.send(Command::Close {
+        if let Some(mut old) = state.link.take() {
+            old.tell(Command::Close {
                 reason: ReasonCode::SessionTakenOver,
                 why: "session taken over by a new connection".into(),
                 session_ended: false,
@@ -506,7 +512,7 @@ fn attach(inner: &Arc<Inner>, a: Accepted, peer: SocketAddr) -> Attached {
         state.link = Some(Link {
             conn_id,
             tx: tx.clone(),
-            ctl: ctl_tx,
+            ctl: Some(ctl_tx),
             protocol,
             window,
             max_packet: if v5 {
@@ -536,8 +542,8 @@ fn attach(inner: &Arc<Inner>, a: Accepted, peer: SocketAddr) -> Attached {
         // A Clean Start replaced this session: its connection (if any) is
         // told, and its subscriptions leave the trie.
         let link = old.state.lock().link.take();
-        if let Some(link) = link {
-            let _ = link.ctl.send(Command::Close {
+        if let Some(mut link) = link {
+            link.tell(Command::Close {
                 reason: ReasonCode::SessionTakenOver,
                 why: "session taken over by a new connection".into(),
                 session_ended: true,
@@ -570,7 +576,14 @@ fn attach(inner: &Arc<Inner>, a: Accepted, peer: SocketAddr) -> Attached {
         peer,
         tx,
         aliases: HashMap::new(),
-        will: c.will.map(Box::new),
+        will: c.will.map(|w| {
+            // As for the client id: do not keep the CONNECT's buffer alive.
+            Box::new(Will {
+                topic: ByteString::from(&*w.topic),
+                payload: bytes::Bytes::copy_from_slice(&w.payload),
+                ..w
+            })
+        }),
         connect_expiry: expiry,
         problem_information: c.properties.request_problem_information != Some(0),
         rate: inner
@@ -592,7 +605,10 @@ fn attach(inner: &Arc<Inner>, a: Accepted, peer: SocketAddr) -> Attached {
 /// Runs an accepted connection to the end.
 async fn run<S>(
     inner: Arc<Inner>,
-    a: Accepted,
+    // Boxed, like everything the handshake hands over: a CONNECT is about a
+    // kilobyte, and a by-value slot for it in each future along the way
+    // would stay reserved for the connection's whole life.
+    a: Box<Accepted>,
     mut rd: ReadHalf<S>,
     wr: WriteHalf<S>,
     mut buf: BytesMut,
@@ -642,7 +658,7 @@ impl Conn {
         &mut self,
         rd: &mut R,
         buf: &mut BytesMut,
-        ctl: &mut mpsc::UnboundedReceiver<Command>,
+        ctl: &mut oneshot::Receiver<Command>,
         keep_alive: u16,
         writer_done: &CancellationToken,
     ) -> Close {
@@ -664,12 +680,12 @@ impl Conn {
         let mut chunk = READ_CHUNK;
         loop {
             loop {
-                match decode(buf, Some(self.protocol), max) {
+                // The packet is consumed by `decide` inside this statement, so
+                // only the (small) decision lives across the `.await` below.
+                let decided = match decode(buf, Some(self.protocol), max) {
                     Ok(Some(packet)) => {
                         last_packet = Instant::now();
-                        if let Some(close) = self.handle(packet).await {
-                            return close;
-                        }
+                        self.decide(packet)
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -681,6 +697,9 @@ impl Conn {
                         tracing::debug!(peer = %self.peer, error = %e, "bad packet; closing");
                         return Close::server(e.reason_code(), e.to_string());
                     }
+                };
+                if let Some(close) = self.apply(decided).await {
+                    return close;
                 }
             }
             if buf.is_empty() && buf.capacity() > 2 * chunk {
@@ -699,8 +718,8 @@ impl Conn {
                         session_ended: false,
                     };
                 }
-                cmd = ctl.recv() => {
-                    let Some(Command::Close { reason, why, session_ended }) = cmd else {
+                cmd = &mut *ctl => {
+                    let Ok(Command::Close { reason, why, session_ended }) = cmd else {
                         // Every sender is gone: the link was replaced without a word.
                         return Close::server(ReasonCode::SessionTakenOver, "session taken over");
                     };
@@ -738,18 +757,24 @@ impl Conn {
         }
     }
 
-    /// Handles one packet; `Some` ends the connection.
+    /// Decides what one packet does, synchronously, and how long to pause
+    /// reading afterwards (`max_publish_rate`).
     ///
-    /// Deciding is synchronous ([`Conn::step`]) and only queueing the answer
+    /// Deciding is synchronous and only queueing the answer ([`Conn::apply`])
     /// awaits, so the packet itself never lives across an `.await`: that keeps
     /// the connection's future, which every idle connection holds, small.
-    async fn handle(&mut self, packet: Packet) -> Option<Close> {
+    fn decide(&mut self, packet: Packet) -> (Step, Option<Duration>) {
         let pause = if matches!(packet, Packet::Publish(_)) {
             self.throttle()
         } else {
             None
         };
-        let step = self.step(packet);
+        (self.step(packet), pause)
+    }
+
+    /// Carries out a decision: queue the answer, then pause if asked to.
+    /// `Some` ends the connection.
+    async fn apply(&mut self, (step, pause): (Step, Option<Duration>)) -> Option<Close> {
         let close = match step {
             Step::Nothing => None,
             Step::Ack(kind, id, reason) => self.queue(Outbound::Ack(kind, id, reason)).await,

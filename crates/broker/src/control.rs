@@ -76,8 +76,9 @@ impl BrokerControl {
         let registry = inner.registry.read();
         let mut n = 0;
         for session in registry.sessions() {
-            let state = session.state.lock();
-            if let Some(link) = &state.link
+            let mut guard = session.state.lock();
+            let state = &mut *guard;
+            if let Some(link) = &mut state.link
                 && pred(&state.identity)
             {
                 n += usize::from(close(link, reason, why));
@@ -117,7 +118,7 @@ impl BrokerControl {
                 for f in &doomed {
                     state.subscriptions.remove(f);
                 }
-                if let Some(link) = &state.link {
+                if let Some(link) = &mut state.link {
                     close(link, reason, why);
                 }
                 removed.extend(doomed.into_iter().map(|f| (session.id, f)));
@@ -152,8 +153,8 @@ impl BrokerControl {
         let Some(session) = registry.get(&key) else {
             return false;
         };
-        let state = session.state.lock();
-        match &state.link {
+        let mut state = session.state.lock();
+        match &mut state.link {
             Some(link) => close(
                 link,
                 ReasonCode::AdministrativeAction,
@@ -164,14 +165,12 @@ impl BrokerControl {
     }
 }
 
-fn close(link: &crate::session::Link, reason: ReasonCode, why: &str) -> bool {
-    link.ctl
-        .send(Command::Close {
-            reason,
-            why: why.to_owned(),
-            session_ended: false,
-        })
-        .is_ok()
+fn close(link: &mut crate::session::Link, reason: ReasonCode, why: &str) -> bool {
+    link.tell(Command::Close {
+        reason,
+        why: why.to_owned(),
+        session_ended: false,
+    })
 }
 
 fn info(s: &Session) -> SessionInfo {

@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use agora_mqtt::{ByteString, Disconnect, Packet, Protocol, PubResponse, QoS, ReasonCode, Will};
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{Authorizer, DeliveryKind, Identity};
 use crate::router::Subscription;
@@ -148,14 +148,23 @@ pub(crate) struct Link {
     pub(crate) conn_id: u64,
     /// The connection's bounded outbound queue.
     pub(crate) tx: mpsc::Sender<Outbound>,
-    /// Commands to the connection's reader.
-    pub(crate) ctl: mpsc::UnboundedSender<Command>,
+    /// The command to the connection's reader. One is enough (every command
+    /// closes the connection) and a oneshot costs a fraction of a channel, for
+    /// every connection.
+    pub(crate) ctl: Option<oneshot::Sender<Command>>,
     /// Protocol level of the connection.
     pub(crate) protocol: Protocol,
     /// In-flight window: the client's Receive Maximum capped by `max_inflight`.
     pub(crate) window: usize,
     /// The client's Maximum Packet Size, if it set one.
     pub(crate) max_packet: Option<usize>,
+}
+
+impl Link {
+    /// Tells the connection to close; false if it has been told already (or is gone).
+    pub(crate) fn tell(&mut self, cmd: Command) -> bool {
+        self.ctl.take().is_some_and(|ctl| ctl.send(cmd).is_ok())
+    }
 }
 
 /// Where an outbound QoS 1/2 message is in its flow.
@@ -592,11 +601,11 @@ mod tests {
 
     fn connect(s: &mut SessionState, window: usize, queue: usize) -> mpsc::Receiver<Outbound> {
         let (tx, rx) = mpsc::channel(queue);
-        let (ctl, _) = mpsc::unbounded_channel();
+        let (ctl, _) = oneshot::channel();
         s.link = Some(Link {
             conn_id: 1,
             tx,
-            ctl,
+            ctl: Some(ctl),
             protocol: Protocol::V5,
             window,
             max_packet: None,
