@@ -306,12 +306,32 @@ pub enum Decision {
     AlreadyActive(PurchaseId),
 }
 
+/// The real length of one plan day. Stores may shorten it for demos and end-to-end tests
+/// (`Store::set_period_day`), so that a one-day plan can end within seconds.
+pub const PLAN_DAY: Duration = Duration::days(1);
+
+/// How long `days` plan days last when one day is `day`.
+#[must_use]
+pub fn period_length(days: u32, day: Duration) -> Duration {
+    day.saturating_mul(i32::try_from(days).unwrap_or(i32::MAX))
+}
+
 /// The access window of a purchase activated at `now` on `plan`.
 #[must_use]
 pub fn activation(plan: &Plan, now: OffsetDateTime) -> (Option<OffsetDateTime>, Option<u64>) {
+    activation_with_day(plan, now, PLAN_DAY)
+}
+
+/// [`activation`] with a plan day of `day`.
+#[must_use]
+pub fn activation_with_day(
+    plan: &Plan,
+    now: OffsetDateTime,
+    day: Duration,
+) -> (Option<OffsetDateTime>, Option<u64>) {
     match *plan {
         Plan::Free => (None, None),
-        Plan::Period { days, .. } => (Some(now + Duration::days(i64::from(days))), None),
+        Plan::Period { days, .. } => (Some(now + period_length(days, day)), None),
         Plan::Messages { count, .. } => (None, Some(count)),
     }
 }
@@ -333,6 +353,23 @@ pub fn decide(
     current: &[Purchase],
     now: OffsetDateTime,
 ) -> Result<Decision, PurchaseError> {
+    decide_with_day(
+        seller, buyer, plan, restricted, message, current, now, PLAN_DAY,
+    )
+}
+
+/// [`decide`] with a plan day of `day` (see [`PLAN_DAY`]).
+#[allow(clippy::too_many_arguments)] // the inputs of one rule; a struct would only rename them
+pub fn decide_with_day(
+    seller: AccountId,
+    buyer: AccountId,
+    plan: &Plan,
+    restricted: bool,
+    message: Option<&str>,
+    current: &[Purchase],
+    now: OffsetDateTime,
+    day: Duration,
+) -> Result<Decision, PurchaseError> {
     if seller == buyer {
         return Err(PurchaseError::OwnProduct);
     }
@@ -349,7 +386,7 @@ pub fn decide(
                 let from = live.ends_at.map_or(now, |e| e.max(now));
                 Decision::Extend {
                     id: live.id,
-                    ends_at: Some(from + Duration::days(i64::from(days))),
+                    ends_at: Some(from + period_length(days, day)),
                     quota_messages: None,
                 }
             }
@@ -386,7 +423,7 @@ pub fn decide(
             message,
         });
     }
-    let (ends_at, quota_messages) = activation(plan, now);
+    let (ends_at, quota_messages) = activation_with_day(plan, now, day);
     Ok(Decision::New {
         state: PurchaseState::Active,
         ends_at,
@@ -546,6 +583,38 @@ mod tests {
         ] {
             assert_eq!(PurchaseState::parse(s.as_str()), Some(s));
         }
+    }
+
+    #[test]
+    fn a_shortened_plan_day_scales_periods_and_extensions() {
+        let day = Duration::seconds(2);
+        assert_eq!(
+            activation_with_day(&period(), NOW, day).0,
+            Some(NOW + Duration::seconds(60))
+        );
+        let p = purchase(PurchaseState::Active, period());
+        let d = decide_with_day(
+            AccountId::new(),
+            AccountId::new(),
+            &period(),
+            false,
+            None,
+            std::slice::from_ref(&p),
+            NOW,
+            day,
+        );
+        assert_eq!(
+            d,
+            Ok(Decision::Extend {
+                id: p.id,
+                ends_at: p.ends_at.map(|e| e + Duration::seconds(60)),
+                quota_messages: None
+            })
+        );
+        assert_eq!(
+            period_length(Plan::MAX_DAYS, PLAN_DAY),
+            Duration::days(3650)
+        );
     }
 
     #[test]

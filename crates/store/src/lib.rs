@@ -39,6 +39,7 @@ mod rows;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use agora_market::{Actor, MarketEvent};
@@ -80,6 +81,8 @@ pub struct Store {
     /// Bounds concurrent argon2 runs: each takes ~19 MiB and a core for ~10 ms, so a burst
     /// of logins must queue rather than exhaust memory or the blocking pool.
     hash_permits: Arc<Semaphore>,
+    /// Seconds in one plan day (see [`Store::set_period_day`]); shared by all clones.
+    plan_day_secs: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -164,6 +167,9 @@ impl Store {
             events,
             write_lock: Arc::new(Mutex::new(())),
             hash_permits: Arc::new(Semaphore::new(HASH_CONCURRENCY)),
+            plan_day_secs: Arc::new(AtomicI64::new(
+                agora_market::purchase::PLAN_DAY.whole_seconds(),
+            )),
         })
     }
 
@@ -172,6 +178,27 @@ impl Store {
     #[must_use]
     pub fn subscribe_events(&self) -> broadcast::Receiver<MarketEvent> {
         self.events.subscribe()
+    }
+
+    /// Sets how long one plan day lasts for purchases activated or extended from now on
+    /// (1 s to 1 day; default 1 day). A demo and end-to-end-test knob
+    /// (`market.period_day`): with `2s`, a 30-day plan ends after a minute.
+    pub fn set_period_day(&self, day: Duration) -> Result<(), agora_market::ValidationError> {
+        let secs = i64::try_from(day.as_secs()).unwrap_or(i64::MAX);
+        if day.subsec_nanos() != 0 || !(1..=86_400).contains(&secs) {
+            return Err(agora_market::ValidationError::new(
+                "market.period_day",
+                "must be whole seconds from 1s to 1d",
+            ));
+        }
+        self.plan_day_secs.store(secs, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The length of one plan day now in force.
+    #[must_use]
+    pub fn plan_day(&self) -> time::Duration {
+        time::Duration::seconds(self.plan_day_secs.load(Ordering::Relaxed))
     }
 
     /// One cheap round trip to the database (for health checks).
@@ -193,6 +220,7 @@ impl Store {
             tx,
             events: Vec::new(),
             sender: &self.events,
+            plan_day: self.plan_day(),
             _guard: guard,
         })
     }
@@ -230,6 +258,8 @@ pub(crate) struct WriteTx<'a> {
     tx: Transaction<'static, Sqlite>,
     events: Vec<MarketEvent>,
     sender: &'a broadcast::Sender<MarketEvent>,
+    /// The plan day in force when the write began.
+    pub(crate) plan_day: time::Duration,
     _guard: MutexGuard<'a, ()>,
 }
 

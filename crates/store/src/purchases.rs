@@ -119,7 +119,7 @@ async fn apply(
 ) -> Result<Purchase> {
     let to = p.state.apply(action, party)?;
     if action == PurchaseAction::Approve {
-        let (ends_at, quota) = purchase::activation(&p.plan, now);
+        let (ends_at, quota) = purchase::activation_with_day(&p.plan, now, w.plan_day);
         sqlx::query("UPDATE purchases SET state = ?, started_at = ?, ends_at = ?, quota_messages = ?, paid_cents = price_cents,
              decided_by = ?, reason = ? WHERE id = ?")
         .bind(to.as_str())
@@ -304,7 +304,7 @@ impl Store {
             .map(purchase_from_row)
             .collect::<Result<Vec<_>>>()?;
         let plan = product.details.plan;
-        let decision = purchase::decide(
+        let decision = purchase::decide_with_day(
             product.owner_id,
             actor.id,
             &plan,
@@ -312,6 +312,7 @@ impl Store {
             message,
             &current,
             now,
+            w.plan_day,
         )?;
         let id = match decision {
             Decision::AlreadyActive(id) => {

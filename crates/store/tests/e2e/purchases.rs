@@ -725,3 +725,66 @@ async fn an_in_memory_store_serves_concurrent_reads_and_writes_without_deadlock(
         "each buyer bought once and extended twice"
     );
 }
+
+#[tokio::test]
+async fn a_shortened_plan_day_lets_a_period_end_within_seconds() {
+    let t = store().await;
+    let (alice, bob) = market(&t.store).await;
+    assert!(
+        t.store
+            .set_period_day(std::time::Duration::from_millis(500))
+            .is_err()
+    );
+    assert!(
+        t.store
+            .set_period_day(std::time::Duration::from_secs(2 * 86_400))
+            .is_err()
+    );
+    t.store
+        .set_period_day(std::time::Duration::from_secs(2))
+        .expect("2s day");
+    let open = product(
+        &t.store,
+        &alice,
+        "home",
+        "a",
+        details("A", period(1, 100), false),
+    )
+    .await;
+    let closed = product(
+        &t.store,
+        &alice,
+        "home",
+        "b",
+        details("B", period(3, 100), true),
+    )
+    .await;
+    let p = t.store.purchase(&bob, &open, None).await.expect("buy");
+    let started = p.started_at.expect("start");
+    assert_eq!(p.ends_at, Some(started + Duration::seconds(2)));
+    let again = t.store.purchase(&bob, &open, None).await.expect("extend");
+    assert_eq!(again.ends_at, Some(started + Duration::seconds(4)));
+    let req = t
+        .store
+        .purchase(&bob, &closed, Some("please"))
+        .await
+        .expect("request");
+    let approved = t
+        .store
+        .approve_purchase(&alice, req.id, None)
+        .await
+        .expect("approve");
+    assert_eq!(
+        approved
+            .ends_at
+            .zip(approved.started_at)
+            .map(|(e, s)| e - s),
+        Some(Duration::seconds(6))
+    );
+    let expired = t
+        .store
+        .expire_due(started + Duration::seconds(5))
+        .await
+        .expect("expire");
+    assert_eq!(expired, vec![p.id]);
+}
