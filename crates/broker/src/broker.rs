@@ -360,7 +360,8 @@ impl Inner {
                 router.unsubscribe(session.id, filter);
             }
         }
-        if let Some((who, will)) = will {
+        if let Some(pending) = will {
+            let (who, will) = *pending;
             self.publish_will(&who, will);
         }
     }

@@ -40,14 +40,14 @@ use crate::will;
 
 /// Bytes the read buffer asks for per read at first (CONNECT and most
 /// packets of a quiet device fit).
-const READ_CHUNK: usize = 1024;
+const READ_CHUNK: usize = 512;
 
 /// Largest read the buffer grows to for a client that sends in bulk.
 const READ_CHUNK_MAX: usize = 64 * 1024;
 
 /// How much to ask for on the next read: doubled while reads fill what was
 /// offered, halved when they use little of it. An idle connection thus holds
-/// about a kilobyte of read buffer, a busy publisher reads in 64 KiB bites.
+/// about half a kilobyte of read buffer, a busy publisher reads in 64 KiB bites.
 fn next_chunk(chunk: usize, offered: usize, read: usize) -> usize {
     if read >= offered {
         (chunk * 2).min(READ_CHUNK_MAX)
@@ -1236,7 +1236,7 @@ impl Conn {
                 if (state.expiry_secs == 0 || will_delay.is_some())
                     && let Some(w) = will.take()
                 {
-                    state.pending_will = Some((self.identity.clone(), w));
+                    state.pending_will = Some(Box::new((self.identity.clone(), w)));
                 }
                 Some((state.generation, state.expiry_secs))
             } else {

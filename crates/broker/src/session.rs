@@ -231,7 +231,9 @@ pub(crate) struct SessionState {
     /// A will waiting for its Will Delay Interval, with the identity to
     /// re-authorise it: published when the delay ends or the session ends,
     /// dropped if the session reconnects first (MQTT 5 §3.1.3.2.2).
-    pub(crate) pending_will: Option<(Identity, Will)>,
+    /// Boxed: a will with its properties is hundreds of bytes, and most
+    /// sessions never have one waiting.
+    pub(crate) pending_will: Option<Box<(Identity, Will)>>,
     inflight: HashMap<u16, InFlight>,
     queue: VecDeque<Delivery>,
     next_id: u16,

@@ -48,7 +48,8 @@ pub(crate) fn after_disconnect(
                 return;
             }
             let will = session.state.lock().pending_will.take();
-            if let Some((who, will)) = will {
+            if let Some(pending) = will {
+            let (who, will) = *pending;
                 inner.publish_will(&who, will);
             }
         }
