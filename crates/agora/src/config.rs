@@ -235,6 +235,8 @@ pub(crate) struct MarketSection {
     pub(crate) open_signup: bool,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub(crate) trust_proxy_headers: bool,
+    /// How long one day of a `period` plan lasts (a demo and testing knob; 1s to 1d).
+    pub(crate) period_day: HumanDuration,
 }
 
 impl Default for MarketSection {
@@ -242,6 +244,7 @@ impl Default for MarketSection {
         MarketSection {
             open_signup: true,
             trust_proxy_headers: false,
+            period_day: HumanDuration(std::time::Duration::from_secs(86_400)),
         }
     }
 }
@@ -381,6 +384,13 @@ impl Config {
             bail!(
                 "config error: broker.sys_interval = {}: must be at least 1s",
                 b.sys_interval
+            );
+        }
+        let day = self.market.period_day.0;
+        if day.subsec_nanos() != 0 || day.as_secs() < 1 || day.as_secs() > 86_400 {
+            bail!(
+                "config error: market.period_day = {}: must be whole seconds between 1s and 1d",
+                self.market.period_day
             );
         }
         if self.jwt.max_lifetime.0.is_zero() {

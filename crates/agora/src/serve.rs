@@ -61,6 +61,9 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         }
         AuthMode::Market => {
             let store = open_store(&config, &data_dir).await?;
+            store
+                .set_period_day(config.market.period_day.0)
+                .map_err(|e| anyhow::anyhow!("config error: {e}"))?;
             if demo {
                 // Before the index loads and before any `listening` line: a
                 // script that sees the lines finds the demo ready.

@@ -1322,3 +1322,102 @@ fn a_revoked_buyers_stored_session_gets_none_of_its_queued_messages() {
     );
     assert!(lines.contains(&"suback 135".to_owned()), "{lines:?}");
 }
+
+#[test]
+fn a_period_purchase_ends_by_itself_and_cuts_the_buyer_off() {
+    // One plan day lasts 2 s here, so a 1-day purchase ends 2 s after it starts.
+    let agora = spawn_agora("[market]\nperiod_day = \"2s\"\n");
+    let api = Api::new(&agora);
+    let alice = api.account("alice");
+    let bob = api.account("bob");
+    api.expect(
+        201,
+        "POST",
+        "/hubs",
+        Some(&alice),
+        Some(json!({"name": "home", "public": true})),
+    );
+    let secret = api.expect(
+        201,
+        "POST",
+        "/hubs/alice/home/devices",
+        Some(&alice),
+        Some(json!({"name": "pi"})),
+    )["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    api.expect(
+        201,
+        "POST",
+        "/products",
+        Some(&alice),
+        Some(json!({"hub": "home", "name": "temp", "title": "Temp", "kind": "sensor", "plan": {"type": "period", "days": 1, "price_cents": 100}})),
+    );
+    let p = api.expect(
+        201,
+        "POST",
+        "/products/alice/home/temp/purchases",
+        Some(&bob),
+        Some(json!({})),
+    );
+    let id = p["id"].as_str().expect("id").to_owned();
+    let key = api.expect(
+        201,
+        "POST",
+        "/access-keys",
+        Some(&bob),
+        Some(json!({"name": "k"})),
+    )["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let mut sub = paho(
+        agora.mqtt.port(),
+        &[
+            "sub",
+            "--protocol",
+            "5",
+            "--user",
+            "bob",
+            "--password",
+            &key,
+            "--topic",
+            "alice/home/temp",
+            "--count",
+            "100",
+            "--timeout",
+            "20",
+        ],
+    );
+    assert!(
+        sub.wait_line(|l| l == "suback 1").is_some(),
+        "{:?}",
+        sub.seen
+    );
+    assert!(
+        mosquitto_pub(
+            agora.mqtt,
+            "alice$home$pi",
+            &secret,
+            "alice/home/temp",
+            "in time"
+        )
+        .status
+        .success()
+    );
+    assert!(
+        sub.wait_line(|l| l == "msg alice/home/temp in time")
+            .is_some(),
+        "{:?}",
+        sub.seen
+    );
+    // Nobody calls anything: the period ends and the broker says so.
+    assert!(
+        sub.wait_line(|l| l == "disconnect 135").is_some(),
+        "{:?}",
+        sub.seen
+    );
+    let p = api.expect(200, "GET", &format!("/purchases/{id}"), Some(&bob), None);
+    assert_eq!(p["state"], "expired", "{p}");
+}
