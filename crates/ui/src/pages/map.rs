@@ -127,8 +127,9 @@ impl View {
         if points.is_empty() {
             (minx, maxx, miny, maxy) = (0.0, 1.0, 0.1, 0.9);
         }
-        // At least a town's width, and a margin of a fifth on every side.
-        let min_span = 0.0004;
+        // At least about a kilometre across (so a zoomed-in cluster falls apart into its
+        // markers), and a margin of a fifth on every side.
+        let min_span = 0.00002;
         let (cx, cy) = ((minx + maxx) / 2.0, (miny + maxy) / 2.0);
         let span_x = (maxx - minx).max(min_span) * 1.4;
         let span_y = (maxy - miny).max(min_span) * 1.4;
