@@ -83,7 +83,19 @@ pub struct Store {
     hash_permits: Arc<Semaphore>,
     /// Seconds in one plan day (see [`Store::set_period_day`]); shared by all clones.
     plan_day_secs: Arc<AtomicI64>,
+    /// Awaited after each committed write that emitted events (see
+    /// [`Store::set_commit_hook`]); a std lock, never held across an await.
+    commit_hook: Arc<std::sync::RwLock<Option<CommitHook>>>,
 }
+
+/// Awaited after a write that emitted events has committed and sent them (and after the
+/// write lock is released), before the write method returns to its caller. The broker's
+/// access layer uses it to enforce a revocation before the API answers.
+pub type CommitHook = Arc<
+    dyn Fn(&[MarketEvent]) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +179,7 @@ impl Store {
             events,
             write_lock: Arc::new(Mutex::new(())),
             hash_permits: Arc::new(Semaphore::new(HASH_CONCURRENCY)),
+            commit_hook: Arc::new(std::sync::RwLock::new(None)),
             plan_day_secs: Arc::new(AtomicI64::new(
                 agora_market::purchase::PLAN_DAY.whole_seconds(),
             )),
@@ -201,6 +214,22 @@ impl Store {
         time::Duration::seconds(self.plan_day_secs.load(Ordering::Relaxed))
     }
 
+    /// Sets the hook awaited after every committed write that emitted events (replacing any
+    /// previous one); shared by all clones. The hook must not wait for a write of its own
+    /// caller: it runs after the write lock is released, but inside the caller's method.
+    pub fn set_commit_hook(&self, hook: CommitHook) {
+        if let Ok(mut h) = self.commit_hook.write() {
+            *h = Some(hook);
+        }
+    }
+
+    /// Removes the commit hook.
+    pub fn clear_commit_hook(&self) {
+        if let Ok(mut h) = self.commit_hook.write() {
+            *h = None;
+        }
+    }
+
     /// One cheap round trip to the database (for health checks).
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -221,6 +250,7 @@ impl Store {
             events: Vec::new(),
             sender: &self.events,
             plan_day: self.plan_day(),
+            hook: &self.commit_hook,
             _guard: guard,
         })
     }
@@ -260,6 +290,7 @@ pub(crate) struct WriteTx<'a> {
     sender: &'a broadcast::Sender<MarketEvent>,
     /// The plan day in force when the write began.
     pub(crate) plan_day: time::Duration,
+    hook: &'a std::sync::RwLock<Option<CommitHook>>,
     _guard: MutexGuard<'a, ()>,
 }
 
@@ -276,11 +307,31 @@ impl WriteTx<'_> {
 
     /// Commits, then sends the queued events (while still holding the lock, so that events
     /// of consecutive writes never interleave).
+    ///
+    /// Then, with the lock released, awaits the commit hook (if one is set and there were
+    /// events), so that the caller returns only once the broker has enforced the change.
     pub(crate) async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        for e in self.events {
+        let WriteTx {
+            tx,
+            events,
+            sender,
+            hook,
+            _guard: guard,
+            ..
+        } = self;
+        tx.commit().await?;
+        for e in &events {
             // No receiver is not an error: the broker may not be running (CLI, tests).
-            let _ = self.sender.send(e);
+            let _ = sender.send(e.clone());
+        }
+        // Released before the hook: the hook's side (the broker's sync task) may write too.
+        drop(guard);
+        if !events.is_empty() {
+            // Cloned out so that no lock is held across the await.
+            let hook = hook.read().map(|h| h.clone()).unwrap_or(None);
+            if let Some(hook) = hook {
+                hook(&events).await;
+            }
         }
         Ok(())
     }

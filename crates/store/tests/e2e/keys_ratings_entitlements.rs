@@ -270,3 +270,58 @@ async fn entitlements_hold_exactly_what_grants_access_now() {
             .any(|k| k.hash.verify(key_secret.expose()))
     );
 }
+
+#[tokio::test]
+async fn the_commit_hook_is_awaited_after_writes_with_events_and_may_write_itself() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let t = store().await;
+    let (_, bob) = market(&t.store).await;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (hook_seen, hook_store, hook_actor) = (seen.clone(), t.store.clone(), bob.clone());
+    t.store
+        .set_commit_hook(Arc::new(move |events: &[MarketEvent]| {
+            let n = events.len();
+            let (seen, store, actor) = (hook_seen.clone(), hook_store.clone(), hook_actor.clone());
+            Box::pin(async move {
+                // Yield first: if the hook were not awaited, the caller would return before this.
+                tokio::task::yield_now().await;
+                // A write from inside the hook: the write lock must already be released.
+                store
+                    .mark_all_notifications_read(&actor)
+                    .await
+                    .expect("write from the hook");
+                seen.fetch_add(n, Ordering::SeqCst);
+            })
+        }));
+    let (key, _) = t
+        .store
+        .create_access_key(&bob, &label("k"), &[], None)
+        .await
+        .expect("key");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        1,
+        "awaited before create_access_key returned"
+    );
+    t.store
+        .revoke_access_key(&bob, key.id)
+        .await
+        .expect("revoke");
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+    t.store
+        .mark_all_notifications_read(&bob)
+        .await
+        .expect("no events");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        2,
+        "writes without events do not call the hook"
+    );
+    t.store.clear_commit_hook();
+    t.store
+        .create_access_key(&bob, &label("k2"), &[], None)
+        .await
+        .expect("key");
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+}
