@@ -104,15 +104,14 @@ impl Browser {
         }
     }
 
-    /// Waits up to 10 s for an element (fantoccini's own wait has no end).
+    /// Waits up to 10 s for an element (rather than forever).
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            self.client.wait_for_find(Locator::Css(css)),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("no {css} on {} within 10 s", self.base))
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} within 10 s: {e}"))
     }
 
     async fn go(&self, path: &str) {
