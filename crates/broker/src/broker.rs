@@ -14,6 +14,13 @@
 //! lock its state briefly and hand over one `Arc<Message>`-backed delivery.
 //! Nothing on it awaits, so a slow subscriber can never stall a publisher: its
 //! bounded outbound queue fills and the session's policy applies.
+//!
+//! With persistence on ([`Broker::open`]), the store's writes are handed to
+//! the group-commit writer (`persist.rs`) on the same path, without waiting:
+//! [`Inner::publish`] returns the ticket the publisher's acknowledgement must
+//! wait for, and the connection holds that acknowledgement until the commit.
+//! At start-up the stored retained messages and sessions are loaded before
+//! anything listens.
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -33,11 +40,13 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{Authorizer, DeliveryKind, Identity, Transport};
 use crate::config::BrokerConfig;
 use crate::control::BrokerControl;
+use crate::persist::{BrokerStore, Op, Persister, StoreError};
 use crate::registry::Registry;
 use crate::retained::RetainedStore;
 use crate::router::{Route, Router};
 use crate::session::{Ctx, Delivery, Session};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::store_redb::RedbStore;
 use crate::{Message, connection, sys, writer};
 
 /// An MQTT 3.1.1/5.0 broker. Cheap to clone: every clone is a handle on the
@@ -65,6 +74,8 @@ pub(crate) struct Inner {
     pub(crate) tracker: TaskTracker,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) started: Instant,
+    /// The store's writer, when persistence is on.
+    pub(crate) persist: Option<Persister>,
     next_session: AtomicU64,
     next_conn: AtomicU64,
     background: Once,
@@ -83,7 +94,51 @@ impl Broker {
     ///
     /// The configuration is used as given; the binary validates it first
     /// ([`BrokerConfig::validate`]).
+    ///
+    /// This broker keeps everything in memory: [`BrokerConfig::persistence`]
+    /// is honoured by [`Broker::open`].
     pub fn new(config: BrokerConfig, authorizer: Arc<dyn Authorizer>) -> Broker {
+        Broker::build(config, authorizer, None)
+    }
+
+    /// A broker that keeps its retained messages and persistent sessions in
+    /// the redb file named by [`BrokerConfig::persistence`] (in memory only
+    /// when that is `None`): loads what the file holds, then starts the
+    /// writer. Call it before listening, from inside the runtime.
+    pub async fn open(
+        config: BrokerConfig,
+        authorizer: Arc<dyn Authorizer>,
+    ) -> Result<Broker, StoreError> {
+        let Some(path) = config.persistence.clone() else {
+            return Ok(Broker::new(config, authorizer));
+        };
+        let store = tokio::task::spawn_blocking(move || RedbStore::open(&path))
+            .await
+            .map_err(|e| StoreError::Engine(e.to_string()))??;
+        Broker::with_store(config, authorizer, Arc::new(store)).await
+    }
+
+    /// A broker on any [`BrokerStore`]: loads it, then starts its writer.
+    pub async fn with_store(
+        config: BrokerConfig,
+        authorizer: Arc<dyn Authorizer>,
+        store: Arc<dyn BrokerStore>,
+    ) -> Result<Broker, StoreError> {
+        let loader = Arc::clone(&store);
+        let loaded = tokio::task::spawn_blocking(move || loader.load(SystemTime::now()))
+            .await
+            .map_err(|e| StoreError::Engine(e.to_string()))??;
+        let persister = Persister::start(store).map_err(|e| StoreError::Engine(e.to_string()))?;
+        let broker = Broker::build(config, authorizer, Some(persister));
+        broker.inner.restore(loaded);
+        Ok(broker)
+    }
+
+    fn build(
+        config: BrokerConfig,
+        authorizer: Arc<dyn Authorizer>,
+        persist: Option<Persister>,
+    ) -> Broker {
         let permits = Arc::new(Semaphore::new(
             config.max_connections.min(Semaphore::MAX_PERMITS),
         ));
@@ -99,6 +154,7 @@ impl Broker {
                 tracker: TaskTracker::new(),
                 permits,
                 started: Instant::now(),
+                persist,
                 next_session: AtomicU64::new(1),
                 next_conn: AtomicU64::new(1),
                 background: Once::new(),
@@ -186,10 +242,16 @@ impl Broker {
     /// 0x8B "server shutting down"), and waits for every task of the broker
     /// (connections, timers, `$SYS`) to end. Wills are not published on
     /// shutdown: the clients are not at fault and no one would receive them.
+    ///
+    /// With persistence on, what the closing connections wrote is committed
+    /// and the store is closed before this returns.
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
+        if let Some(p) = &self.inner.persist {
+            p.close().await;
+        }
     }
 
     /// The control handle through which the embedding application disconnects
@@ -241,6 +303,77 @@ impl Inner {
             stats: &self.stats,
             max_queued: self.config.max_queued_messages,
             publish_len: writer::delivery_len,
+            persist: self.persist.as_ref(),
+            ticket: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Puts the loaded retained messages and sessions in place (start-up).
+    /// Restored sessions are offline, with the identity of their user name
+    /// only until their next CONNECT; their expiry timers start now.
+    fn restore(self: &Arc<Self>, loaded: crate::persist::Loaded) {
+        let now = SystemTime::now();
+        {
+            let mut retained = self.retained.lock();
+            for m in loaded.retained {
+                retained.set(m);
+            }
+        }
+        let mut max_id = 0;
+        let (n, queued) = (
+            loaded.sessions.len(),
+            loaded.sessions.iter().map(|(_, q)| q.len()).sum::<usize>(),
+        );
+        for (record, queue) in loaded.sessions {
+            max_id = max_id.max(record.id);
+            let session = Arc::new(Session::new(
+                record.id,
+                Identity::new(Arc::clone(&record.username)),
+                record.client_id.clone(),
+            ));
+            let generation = {
+                let mut state = session.state.lock();
+                state.expiry_secs = record.expiry_secs;
+                state.persisted = Some(record.id);
+                let mut router = self.router.write();
+                for (filter, sub) in record.subscriptions {
+                    router.subscribe(record.id, &filter, sub);
+                    state.subscriptions.insert(filter, sub);
+                }
+                drop(router);
+                for (seq, m) in queue {
+                    state.restore(seq, m);
+                }
+                state.generation
+            };
+            let since = record.disconnected_at.unwrap_or(now);
+            let left = (since + Duration::from_secs(u64::from(record.expiry_secs)))
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO);
+            self.registry.write().insert(Arc::clone(&session));
+            crate::will::after_disconnect(self, session, generation, None, left);
+        }
+        self.next_session.fetch_max(max_id + 1, Ordering::Relaxed);
+        tracing::info!(
+            retained = self.retained.lock().len(),
+            sessions = n,
+            queued,
+            "broker state loaded from the store"
+        );
+    }
+
+    /// Writes a persistent session's record (after CONNECT, SUBSCRIBE,
+    /// UNSUBSCRIBE, disconnect); the caller holds its state lock, so records
+    /// reach the writer in the order of the changes.
+    pub(crate) fn store_session(
+        &self,
+        session: &Session,
+        state: &crate::session::SessionState,
+        disconnected: bool,
+    ) {
+        if let (Some(p), Some(_)) = (&self.persist, state.persisted) {
+            let at = disconnected.then(SystemTime::now);
+            p.submit(Op::PutSession(session.record(state, at)));
         }
     }
 
@@ -255,9 +388,27 @@ impl Inner {
 
     /// Stores (if RETAIN) and routes one accepted message to every matching
     /// session. Synchronous: no lock is held across an `.await` because there is none.
-    pub(crate) fn publish(&self, msg: Arc<Message>) {
+    ///
+    /// Returns the store ticket whose commit the publisher's acknowledgement
+    /// waits for: 0 when nothing went to the store (no persistence, QoS 0,
+    /// only connected receivers).
+    pub(crate) fn publish(&self, msg: Arc<Message>) -> u64 {
+        let mut ticket = 0;
         if msg.retain && self.config.retain_available {
-            self.retained.lock().set(Arc::clone(&msg));
+            let mut retained = self.retained.lock();
+            retained.set(Arc::clone(&msg));
+            // `$SYS` is republished every few seconds and means nothing after
+            // a restart. Submitted under the lock: the store sees the updates
+            // of one topic in the order the map did.
+            if let Some(p) = &self.persist
+                && !msg.topic.starts_with('$')
+            {
+                ticket = p.submit(if msg.payload.is_empty() {
+                    Op::DeleteRetained(msg.topic.clone())
+                } else {
+                    Op::PutRetained(Arc::clone(&msg))
+                });
+            }
         }
         let mut routes = ROUTES.with(Cell::take);
         // Lock order: registry, then router or a session's state; nothing
@@ -283,10 +434,12 @@ impl Inner {
                 let d = Delivery::new(Arc::clone(&msg), qos, retain, route.identifiers);
                 session.state.lock().offer(d, DeliveryKind::Live, &ctx);
             }
+            ticket = ticket.max(ctx.ticket.get());
         }
         if routes.capacity() <= 1024 {
             ROUTES.with(|cell| cell.set(routes));
         }
+        ticket
     }
 
     /// Sends the retained messages matching `filter` (non-shared) to one session
@@ -328,7 +481,8 @@ impl Inner {
         let expires_at = properties
             .message_expiry_interval
             .map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
-        self.publish(Arc::new(Message {
+        // Nobody waits for a will's acknowledgement: its ticket is not needed.
+        let _ = self.publish(Arc::new(Message {
             topic: will.topic,
             payload: will.payload,
             qos: will.qos.min(self.config.maximum_qos),
@@ -347,6 +501,9 @@ impl Inner {
         let (subscriptions, will) = {
             let mut state = session.state.lock();
             state.ended = true;
+            if let (Some(p), Some(id)) = (&self.persist, state.persisted.take()) {
+                p.submit(Op::DeleteSession(id));
+            }
             state.link = None;
             session.connected.store(false, Ordering::Relaxed);
             (

@@ -15,6 +15,7 @@
 //! without bound. Here such sessions are kept for `max_session_expiry` (24
 //! hours by default) after their last connection closes.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use agora_mqtt::QoS;
@@ -90,6 +91,11 @@ pub struct BrokerConfig {
     /// Time a closing connection has to flush its last packets (e.g. a DISCONNECT
     /// reason) to a client that may not be reading. Default 2 s.
     pub close_flush_timeout: Duration,
+    /// Where retained messages and persistent sessions (with their queued
+    /// QoS 1/2 messages) are stored so that they survive a crash (a redb
+    /// file, see `persist.rs` for what is durable when). `None`: in memory
+    /// only. Honoured by [`Broker::open`](crate::Broker::open). Default none.
+    pub persistence: Option<PathBuf>,
 }
 
 impl Default for BrokerConfig {
@@ -116,6 +122,7 @@ impl Default for BrokerConfig {
             max_publish_rate: None,
             shared_subscriptions: true,
             close_flush_timeout: Duration::from_secs(2),
+            persistence: None,
         }
     }
 }

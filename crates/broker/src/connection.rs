@@ -12,8 +12,15 @@
 //! The CONNECT phase (read CONNECT, authenticate, refuse or accept) runs under
 //! `connect_timeout` and writes its refusals directly: the writer starts only
 //! once the connection is accepted and attached to its session.
+//!
+//! With persistence on, a QoS 1/2 PUBLISH whose routing wrote to the store
+//! (a message queued for a stored session, a retained update) is acknowledged
+//! only once the store has committed it: the acknowledgement waits in
+//! `pending` with its ticket while the reader goes on reading, and leaves when
+//! the committed ticket reaches it. Later acknowledgements queue behind it,
+//! since PUBACKs go out in the order of their PUBLISHes ([MQTT-4.6.0-2]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,7 +34,7 @@ use agora_mqtt::{
 };
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{ConnectRequest, Identity, Transport};
@@ -303,6 +310,18 @@ async fn refuse<W: AsyncWrite + Unpin>(
     wr.shutdown().await
 }
 
+/// Resolves when the store's committed ticket moves; never without a store
+/// (or once its writer has stopped).
+async fn commit_advanced(rx: &mut Option<watch::Receiver<u64>>) {
+    let moved = match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => false,
+    };
+    if !moved {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Retain Handling: 0 always sends retained messages, 1 only for a new
 /// subscription, 2 never (MQTT 5 §3.8.3.1).
 fn sends_retained(handling: RetainHandling, existed: bool) -> bool {
@@ -349,12 +368,18 @@ impl Close {
     }
 }
 
+/// Most acknowledgements waiting for the store: beyond the Receive Maximum
+/// we announce, so only a client that ignores it gets there.
+const MAX_PENDING_ACKS: usize = 1 << 16;
+
 /// What handling one packet calls for.
 enum Step {
     /// Nothing to answer.
     Nothing,
     /// A property-less acknowledgement.
     Ack(AckKind, u16, ReasonCode),
+    /// An acknowledgement to send once the store has committed this ticket.
+    AckAfter(AckKind, u16, ReasonCode, u64),
     /// Any other answer.
     Send(Box<Packet>),
     /// A SUBACK, then the retained messages of the new subscriptions.
@@ -387,6 +412,10 @@ struct Conn {
     problem_information: bool,
     /// Token bucket for `max_publish_rate`: tokens left and when it was last filled.
     rate: Option<(f64, Instant)>,
+    /// Acknowledgements waiting for a store commit (ticket, packet), in order.
+    pending: VecDeque<(u64, Outbound)>,
+    /// The store's committed ticket, when persistence is on.
+    committed: Option<watch::Receiver<u64>>,
 }
 
 /// A connection attached to its session, ready to run.
@@ -505,6 +534,15 @@ fn attach(inner: &Arc<Inner>, a: Box<Accepted>, peer: SocketAddr) -> Attached {
         }
         state.identity = identity.clone();
         state.expiry_secs = expiry;
+        if let Some(p) = &inner.persist {
+            if expiry > 0 {
+                state.persisted = Some(session.id);
+            } else if let Some(id) = state.persisted.take() {
+                // Resumed without expiry: it ends with this connection, so
+                // the store lets it go now.
+                p.submit(crate::persist::Op::DeleteSession(id));
+            }
+        }
         state.generation += 1;
         // A reconnect before the will delay ends cancels the will (MQTT 5 §3.1.3.2.2).
         state.pending_will = None;
@@ -521,6 +559,7 @@ fn attach(inner: &Arc<Inner>, a: Box<Accepted>, peer: SocketAddr) -> Attached {
                 None
             },
         });
+        inner.store_session(&session, &state, false);
         // Re-sends go first, in order, while the queue has room (it usually
         // has: the window is rarely wider than the queue); the rest follow as
         // soon as the writer makes room.
@@ -590,6 +629,8 @@ fn attach(inner: &Arc<Inner>, a: Box<Accepted>, peer: SocketAddr) -> Attached {
             .config
             .max_publish_rate
             .map(|r| (f64::from(r), Instant::now())),
+        pending: VecDeque::new(),
+        committed: inner.persist.as_ref().map(|p| p.committed()),
     };
 
     Attached {
@@ -726,6 +767,11 @@ impl Conn {
                     return Close::Server { reason, why, will: true, session_ended };
                 }
                 () = writer_done.cancelled() => return Close::Gone,
+                () = commit_advanced(&mut self.committed), if !self.pending.is_empty() => {
+                    if let Some(close) = self.release_acks().await {
+                        return close;
+                    }
+                }
                 () = &mut keep_alive_sleep, if limit.is_some() => {
                     let Some(limit) = limit else { continue };
                     let due = last_packet + limit;
@@ -757,6 +803,36 @@ impl Conn {
         }
     }
 
+    /// Sends the waiting acknowledgements whose commit is done, in order.
+    async fn release_acks(&mut self) -> Option<Close> {
+        let done = self
+            .committed
+            .as_mut()
+            .map_or(u64::MAX, |rx| *rx.borrow_and_update());
+        while self.pending.front().is_some_and(|(t, _)| *t <= done) {
+            let Some((_, o)) = self.pending.pop_front() else {
+                break;
+            };
+            if let Some(close) = self.queue(o).await {
+                return Some(close);
+            }
+        }
+        None
+    }
+
+    /// Puts an acknowledgement behind those waiting for the store.
+    async fn ack_later(&mut self, ticket: u64, o: Outbound) -> Option<Close> {
+        if self.pending.len() >= MAX_PENDING_ACKS {
+            self.inner.stats.limit(Limit::ReceiveMaximum);
+            return Some(Close::server(
+                ReasonCode::ReceiveMaximumExceeded,
+                "receive maximum exceeded",
+            ));
+        }
+        self.pending.push_back((ticket, o));
+        self.release_acks().await
+    }
+
     /// Decides what one packet does, synchronously, and how long to pause
     /// reading afterwards (`max_publish_rate`).
     ///
@@ -777,7 +853,23 @@ impl Conn {
     async fn apply(&mut self, (step, pause): (Step, Option<Duration>)) -> Option<Close> {
         let close = match step {
             Step::Nothing => None,
+            Step::AckAfter(kind, id, reason, ticket) => {
+                self.ack_later(ticket, Outbound::Ack(kind, id, reason))
+                    .await
+            }
+            // Behind acknowledgements that wait for the store, to keep their order.
+            Step::Ack(kind @ (AckKind::Ack | AckKind::Rec), id, reason)
+                if !self.pending.is_empty() =>
+            {
+                self.ack_later(0, Outbound::Ack(kind, id, reason)).await
+            }
             Step::Ack(kind, id, reason) => self.queue(Outbound::Ack(kind, id, reason)).await,
+            Step::Send(p)
+                if !self.pending.is_empty()
+                    && matches!(*p, Packet::PubAck(_) | Packet::PubRec(_)) =>
+            {
+                self.ack_later(0, Outbound::Packet(p)).await
+            }
             Step::Send(p) => self.queue(Outbound::Packet(p)).await,
             Step::Subscribed { ack, retained, id } => {
                 let close = self.queue(Outbound::Packet(ack)).await;
@@ -1045,12 +1137,19 @@ impl Conn {
             expires_at,
             publisher: Some(self.session.id),
         });
-        inner.publish(msg);
+        let ticket = inner.publish(msg);
+        let ack = |kind, id| {
+            if ticket > 0 {
+                Step::AckAfter(kind, id, ReasonCode::Success, ticket)
+            } else {
+                Step::Ack(kind, id, ReasonCode::Success)
+            }
+        };
         match (p.qos, p.packet_id) {
-            (QoS::AtLeastOnce, Some(id)) => Step::Ack(AckKind::Ack, id, ReasonCode::Success),
+            (QoS::AtLeastOnce, Some(id)) => ack(AckKind::Ack, id),
             (QoS::ExactlyOnce, Some(id)) => {
                 self.session.state.lock().inbound_qos2.insert(id);
-                Step::Ack(AckKind::Rec, id, ReasonCode::Success)
+                ack(AckKind::Rec, id)
             }
             _ => Step::Nothing,
         }
@@ -1137,6 +1236,7 @@ impl Conn {
         let ended = {
             let mut state = self.session.state.lock();
             state.subscriptions.insert(filter.clone(), sub);
+            inner.store_session(&self.session, &state, false);
             state.ended
         };
         if ended {
@@ -1159,13 +1259,14 @@ impl Conn {
     fn on_unsubscribe(&mut self, u: Unsubscribe) -> Step {
         let mut reasons = Vec::with_capacity(u.filters.len());
         for filter in &u.filters {
-            let had = self
-                .session
-                .state
-                .lock()
-                .subscriptions
-                .remove(filter)
-                .is_some();
+            let had = {
+                let mut state = self.session.state.lock();
+                let had = state.subscriptions.remove(filter).is_some();
+                if had {
+                    self.inner.store_session(&self.session, &state, false);
+                }
+                had
+            };
             let removed = self
                 .inner
                 .router
@@ -1233,6 +1334,10 @@ impl Conn {
                 state.link = None;
                 self.session.connected.store(false, Ordering::Relaxed);
                 state.generation += 1;
+                if state.expiry_secs > 0 {
+                    state.persist_inflight(&inner.ctx());
+                    inner.store_session(&self.session, &state, true);
+                }
                 if (state.expiry_secs == 0 || will_delay.is_some())
                     && let Some(w) = will.take()
                 {

@@ -118,6 +118,7 @@ impl BrokerControl {
                 for f in &doomed {
                     state.subscriptions.remove(f);
                 }
+                inner.store_session(session, &state, false);
                 if let Some(link) = &mut state.link {
                     close(link, reason, why);
                 }

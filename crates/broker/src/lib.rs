@@ -26,6 +26,11 @@
 //!   sent for shared subscriptions (`router.rs`, `connection.rs`).
 //! - `max_publish_rate` slows a client down (the broker stops reading) rather
 //!   than dropping its messages or disconnecting it.
+//! - With persistence ([`Broker::open`] and [`BrokerConfig::persistence`]),
+//!   a QoS 1/2 PUBLISH is acknowledged only after the messages it queued for
+//!   stored sessions and its retained update are committed (group commit,
+//!   one fsync per batch); QoS 0 and deliveries to connected sessions never
+//!   wait for the disk (`persist.rs`).
 //!
 //! Module map:
 //! - [`broker`](Broker): the handle, accept loops, the publish path, shutdown.
@@ -42,6 +47,8 @@
 //! - [`auth`]: the authentication/authorisation traits; [`static_auth`] is a
 //!   config-file implementation (users, argon2id hashes, topic patterns).
 //! - [`tls`]: TLS server configuration, including the self-signed certificate.
+//! - [`persist`]: the [`BrokerStore`] seam, its ops and the group-commit
+//!   writer; [`store_redb`]: the redb implementation ([`RedbStore`]).
 
 pub mod auth;
 mod broker;
@@ -49,12 +56,14 @@ pub mod config;
 mod connection;
 pub mod control;
 pub mod message;
+pub mod persist;
 mod registry;
 pub mod retained;
 pub mod router;
 mod session;
 pub mod static_auth;
 pub mod stats;
+pub mod store_redb;
 mod sys;
 pub mod throttle;
 pub mod tls;
@@ -66,4 +75,6 @@ pub use broker::Broker;
 pub use config::{BrokerConfig, ConfigError, DenyPublish};
 pub use control::{BrokerControl, SessionInfo};
 pub use message::{Message, SessionId};
+pub use persist::{BrokerStore, StoreError};
 pub use stats::{DropReason, Limit, StatsSnapshot};
+pub use store_redb::RedbStore;

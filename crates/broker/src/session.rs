@@ -25,17 +25,25 @@
 //!   kind of delivery it is (live, queued, retry), exactly once per send, so a
 //!   meter counts each delivery once and a revoked reader gets nothing more.
 //! - Expired messages (Message Expiry Interval) are dropped when met.
+//! - With persistence on, a stored session's QoS 1/2 deliveries get a store
+//!   sequence number when offered; the ones that enter the queue are written
+//!   at once (and the publisher's acknowledgement waits for that write), the
+//!   ones sent straight to the connection only if they are still unacknowledged
+//!   when it closes. Each leaves the store at PUBACK (QoS 1) or PUBREC (QoS 2),
+//!   or when it is dropped (`persist.rs` has the whole policy).
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use agora_mqtt::{ByteString, Disconnect, Packet, Protocol, PubResponse, QoS, ReasonCode, Will};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{Authorizer, DeliveryKind, Identity};
+use crate::persist::{Op, Persister, QueuedMessage, SessionRecord};
 use crate::router::Subscription;
 use crate::stats::{DropReason, Stats};
 use crate::{Message, SessionId};
@@ -56,6 +64,11 @@ pub(crate) struct Delivery {
     pub(crate) packet_id: Option<u16>,
     /// DUP flag: set on re-sends.
     pub(crate) dup: bool,
+    /// Sequence number in the session's stored queue; 0 when the session is
+    /// not stored (or the delivery is QoS 0).
+    pub(crate) store_seq: u64,
+    /// Whether it has been written to the store under `store_seq`.
+    pub(crate) on_disk: bool,
 }
 
 impl Delivery {
@@ -73,6 +86,8 @@ impl Delivery {
             identifiers,
             packet_id: None,
             dup: false,
+            store_seq: 0,
+            on_disk: false,
         }
     }
 
@@ -191,6 +206,21 @@ pub(crate) struct Ctx<'a> {
     pub(crate) max_queued: usize,
     /// Computes the encoded size of a PUBLISH for the client's Maximum Packet Size check.
     pub(crate) publish_len: fn(&Delivery, Protocol) -> usize,
+    /// The store's writer, when persistence is on.
+    pub(crate) persist: Option<&'a Persister>,
+    /// The highest store ticket this hand-over produced (0: none), so that
+    /// the publisher knows which commit its acknowledgement waits for.
+    pub(crate) ticket: Cell<u64>,
+}
+
+impl Ctx<'_> {
+    /// Submits a write to the store, if there is one, and notes its ticket.
+    pub(crate) fn submit(&self, op: Op) {
+        if let Some(p) = self.persist {
+            let t = p.submit(op);
+            self.ticket.set(self.ticket.get().max(t));
+        }
+    }
 }
 
 /// Outcome of handing one QoS 1/2 delivery to the connection.
@@ -234,6 +264,11 @@ pub(crate) struct SessionState {
     /// Boxed: a will with its properties is hundreds of bytes, and most
     /// sessions never have one waiting.
     pub(crate) pending_will: Option<Box<(Identity, Will)>>,
+    /// `Some(id)` while the session is in the store (persistent, with
+    /// persistence on): its deliveries are then written there.
+    pub(crate) persisted: Option<SessionId>,
+    /// Last store sequence number given to a delivery.
+    pub(crate) store_seq: u64,
     inflight: HashMap<u16, InFlight>,
     queue: VecDeque<Delivery>,
     next_id: u16,
@@ -257,6 +292,26 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// The session as the store keeps it.
+    pub(crate) fn record(
+        &self,
+        state: &SessionState,
+        disconnected_at: Option<SystemTime>,
+    ) -> SessionRecord {
+        SessionRecord {
+            id: self.id,
+            username: Arc::clone(&self.username),
+            client_id: self.client_id.clone(),
+            expiry_secs: state.expiry_secs,
+            disconnected_at,
+            subscriptions: state
+                .subscriptions
+                .iter()
+                .map(|(f, s)| (f.clone(), *s))
+                .collect(),
+        }
+    }
+
     pub(crate) fn new(id: SessionId, identity: Identity, client_id: ByteString) -> Session {
         Session {
             id,
@@ -279,6 +334,8 @@ impl SessionState {
             ended: false,
             generation: 0,
             pending_will: None,
+            persisted: None,
+            store_seq: 0,
             inflight: HashMap::new(),
             queue: VecDeque::new(),
             next_id: 0,
@@ -297,9 +354,13 @@ impl SessionState {
     }
 
     /// Hands one delivery (packet id not yet assigned) to the session.
-    pub(crate) fn offer(&mut self, d: Delivery, kind: DeliveryKind, ctx: &Ctx<'_>) {
+    pub(crate) fn offer(&mut self, mut d: Delivery, kind: DeliveryKind, ctx: &Ctx<'_>) {
         if self.ended {
             return;
+        }
+        if self.persisted.is_some() && d.qos != QoS::AtMostOnce {
+            self.store_seq += 1;
+            d.store_seq = self.store_seq;
         }
         if d.expired(Instant::now()) {
             ctx.stats.dropped(DropReason::Expired);
@@ -350,6 +411,7 @@ impl SessionState {
             };
             if d.expired(now) {
                 ctx.stats.dropped(DropReason::Expired);
+                forget(self.persisted, &d, ctx);
                 continue;
             }
             if let Send::Blocked(d) = self.send_new(d, DeliveryKind::Queued, ctx) {
@@ -368,11 +430,61 @@ impl SessionState {
                 .is_some_and(|l| self.inflight.len() < l.window)
     }
 
-    fn enqueue(&mut self, d: Delivery, ctx: &Ctx<'_>) {
+    fn enqueue(&mut self, mut d: Delivery, ctx: &Ctx<'_>) {
         if self.queue.len() >= ctx.max_queued {
             ctx.stats.dropped(DropReason::SessionQueueFull);
             return;
         }
+        self.write(&mut d, ctx);
+        self.queue.push_back(d);
+    }
+
+    /// Writes a stored session's delivery to the store, once.
+    fn write(&self, d: &mut Delivery, ctx: &Ctx<'_>) {
+        let Some(session) = self.persisted else {
+            return;
+        };
+        if d.on_disk || d.store_seq == 0 || ctx.persist.is_none() {
+            return;
+        }
+        d.on_disk = true;
+        ctx.submit(Op::PutQueued {
+            session,
+            seq: d.store_seq,
+            message: QueuedMessage {
+                msg: Arc::clone(&d.msg),
+                qos: d.qos,
+                retain: d.retain,
+                identifiers: d.identifiers.clone(),
+            },
+        });
+    }
+
+    /// At a disconnect: writes the unacknowledged deliveries that went
+    /// straight to the connection, so that they survive a crash while the
+    /// session is offline. They come back in their order, before the queue.
+    pub(crate) fn persist_inflight(&mut self, ctx: &Ctx<'_>) {
+        let mut pending: Vec<(u16, Delivery)> = self
+            .inflight
+            .iter()
+            .filter(|(_, e)| e.stage == Stage::Sent && !e.delivery.on_disk)
+            .map(|(id, e)| (*id, e.delivery.clone()))
+            .collect();
+        pending.sort_unstable_by_key(|(_, d)| d.store_seq);
+        for (id, mut d) in pending {
+            self.write(&mut d, ctx);
+            if let Some(e) = self.inflight.get_mut(&id) {
+                e.delivery.on_disk = d.on_disk;
+            }
+        }
+    }
+
+    /// Restores a stored message into the queue (start-up).
+    pub(crate) fn restore(&mut self, seq: u64, m: QueuedMessage) {
+        let mut d = Delivery::new(m.msg, m.qos, m.retain, m.identifiers);
+        d.store_seq = seq;
+        d.on_disk = true;
+        self.store_seq = self.store_seq.max(seq);
         self.queue.push_back(d);
     }
 
@@ -390,6 +502,7 @@ impl SessionState {
             Err(mpsc::error::TrySendError::Closed(())) => None,
         };
         if too_large(link, &d, ctx) || !allowed(&self.identity, &d, kind, ctx) {
+            forget(self.persisted, &d, ctx);
             return Send::Done;
         }
         let id = alloc_id(&mut self.next_id, &self.inflight);
@@ -412,15 +525,22 @@ impl SessionState {
         if let Some(e) = self.inflight.get(&id)
             && e.delivery.qos == QoS::AtLeastOnce
         {
-            self.inflight.remove(&id);
+            if let Some(e) = self.inflight.remove(&id) {
+                forget(self.persisted, &e.delivery, ctx);
+            }
             self.pump(ctx);
         }
     }
 
     /// PUBREC from the client: answer with PUBREL, or end the flow on a failure code.
     pub(crate) fn on_pubrec(&mut self, id: u16, reason: ReasonCode, ctx: &Ctx<'_>) -> AckOutcome {
+        let persisted = self.persisted;
         match self.inflight.get_mut(&id) {
             Some(e) if e.delivery.qos == QoS::ExactlyOnce => {
+                // The client has the message (or refuses it for good): the
+                // store needs it no more, only the PUBREL is left to do.
+                forget(persisted, &e.delivery, ctx);
+                e.delivery.on_disk = false;
                 if !reason.is_success() {
                     // MQTT 5 §4.3.3: a PUBREC with a reason code of 0x80 or
                     // above ends the flow; the packet id is free again.
@@ -428,7 +548,9 @@ impl SessionState {
                     self.pump(ctx);
                     return AckOutcome::None;
                 }
-                e.stage = Stage::Released;
+                if let Some(e) = self.inflight.get_mut(&id) {
+                    e.stage = Stage::Released;
+                }
                 AckOutcome::PubRel(id, ReasonCode::Success)
             }
             _ => AckOutcome::PubRel(id, ReasonCode::PacketIdentifierNotFound),
@@ -478,6 +600,7 @@ impl SessionState {
                             DropReason::DeliveryDenied
                         });
                         self.inflight.remove(&id);
+                        forget(self.persisted, &d, ctx);
                         continue;
                     }
                     out.push(Outbound::Publish(Delivery { dup: true, ..d }));
@@ -485,6 +608,18 @@ impl SessionState {
             }
         }
         out
+    }
+}
+
+/// Removes a delivered or dropped delivery of a stored session from the store.
+fn forget(persisted: Option<SessionId>, d: &Delivery, ctx: &Ctx<'_>) {
+    if let Some(session) = persisted
+        && d.on_disk
+    {
+        ctx.submit(Op::RemoveQueued {
+            session,
+            seq: d.store_seq,
+        });
     }
 }
 
@@ -597,6 +732,8 @@ mod tests {
                 stats: &self.stats,
                 max_queued,
                 publish_len: len_of,
+                persist: None,
+                ticket: Cell::new(0),
             }
         }
     }

@@ -114,7 +114,10 @@ impl TestBroker {
         }
         config.validate().expect("test configuration is valid");
         let auth = Arc::new(TestAuth::default());
-        let broker = Broker::new(config, Arc::clone(&auth) as Arc<dyn Authorizer>);
+        // `open` is `new` when `persistence` is `None`.
+        let broker = Broker::open(config, Arc::clone(&auth) as Arc<dyn Authorizer>)
+            .await
+            .expect("the broker store opens");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

@@ -4,6 +4,7 @@
 //! an event, never for time to pass; "nothing arrives" is shown by a later
 //! sentinel message arriving first.
 
+mod durability;
 mod helpers;
 
 use std::time::Duration;
