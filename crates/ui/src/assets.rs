@@ -15,6 +15,9 @@ pub const CSS: &str = include_str!("../assets/agora.css");
 /// Progressive enhancement for every page (copy buttons, confirm helpers).
 pub const JS: &str = include_str!("../assets/agora.js");
 
+/// The product page's live view (a small MQTT-over-WebSocket client).
+pub const LIVE_JS: &str = include_str!("../assets/live.js");
+
 /// The asset route.
 pub fn router() -> Router<UiState> {
     Router::new().route("/assets/{file}", get(serve))
@@ -24,6 +27,7 @@ async fn serve(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
         "agora.css" => (CSS, "text/css; charset=utf-8"),
         "agora.js" => (JS, "text/javascript; charset=utf-8"),
+        "live.js" => (LIVE_JS, "text/javascript; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };
     let mut res = body.into_response();

@@ -15,7 +15,63 @@ use agora_market::{Actor, ProductTopic};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::{App, PASSWORD, account, product, spawn_app_with};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+
+use crate::{App, PASSWORD, account, product, spawn_app_beside, spawn_app_with};
+
+/// The access key the stand-in broker accepts.
+const LIVE_KEY: &str = "agk_live_view_test_key";
+
+/// A stand-in for the binary's MQTT over WebSocket at `/mqtt`, speaking just enough MQTT
+/// 3.1.1 to test the live view's client: CONNACK (accepting only bob with
+/// [`LIVE_KEY`]), SUBACK, then one PUBLISH split over two frames.
+async fn fake_broker(ws: WebSocketUpgrade) -> Response {
+    ws.protocols(["mqtt"]).on_upgrade(fake_session)
+}
+
+async fn fake_session(mut socket: WebSocket) {
+    let Some(Ok(Message::Binary(connect))) = socket.recv().await else {
+        return;
+    };
+    let has = |needle: &[u8]| connect.windows(needle.len()).any(|w| w == needle);
+    let ok = connect.first() == Some(&0x10) && has(b"\x00\x03bob") && has(LIVE_KEY.as_bytes());
+    let ack = vec![0x20, 2, 0, if ok { 0 } else { 5 }];
+    if socket.send(Message::Binary(ack.into())).await.is_err() || !ok {
+        return;
+    }
+    let Some(Ok(Message::Binary(sub))) = socket.recv().await else {
+        return;
+    };
+    let filter: &[u8] = b"alice/garden/temp/#";
+    let filter_ok = sub.windows(filter.len()).any(|w| w == filter);
+    let (a, b) = (
+        sub.get(2).copied().unwrap_or(0),
+        sub.get(3).copied().unwrap_or(1),
+    );
+    let granted = if filter_ok { 0 } else { 0x80 };
+    if socket
+        .send(Message::Binary(vec![0x90, 3, a, b, granted].into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let topic = b"alice/garden/temp/living-room";
+    let payload = br#"{"t": 21.5, "rh": 48}"#;
+    let mut publish = vec![
+        0x30,
+        (2 + topic.len() + payload.len()) as u8,
+        0,
+        topic.len() as u8,
+    ];
+    publish.extend_from_slice(topic);
+    publish.extend_from_slice(payload);
+    let (first, rest) = publish.split_at(7);
+    let _ = socket.send(Message::Binary(first.to_vec().into())).await;
+    let _ = socket.send(Message::Binary(rest.to_vec().into())).await;
+    while let Some(Ok(_)) = socket.recv().await {}
+}
 
 /// A chromedriver child and a Chromium session driven through it; both end on drop
 /// (the child is killed, which takes its Chromium with it).
@@ -285,10 +341,13 @@ async fn neighbours(app: &App) -> Actor {
 
 #[tokio::test]
 async fn a_seller_lists_a_product_and_a_buyer_finds_it_buys_it_and_makes_a_key() {
-    let app = spawn_app_with(agora_ui::UiSettings {
-        mqtt_host: "localhost".into(),
-        ..agora_ui::UiSettings::default()
-    })
+    let app = spawn_app_beside(
+        agora_ui::UiSettings {
+            mqtt_host: "localhost".into(),
+            ..agora_ui::UiSettings::default()
+        },
+        axum::Router::new().route("/mqtt", axum::routing::get(fake_broker)),
+    )
     .await;
     neighbours(&app).await;
     let b = Browser::start(&app).await;
@@ -360,6 +419,19 @@ async fn a_seller_lists_a_product_and_a_buyer_finds_it_buys_it_and_makes_a_key()
     assert_eq!(b.path().await, "/products/alice/garden/temp");
     b.submit("form[action$='/buy'] button").await;
     assert!(b.text(".status").await.contains("active"));
+    // The live view: paste a key, see the latest message (the stand-in broker sends one).
+    b.fill("#live-key", LIVE_KEY).await;
+    b.click("#live-form button").await;
+    let shown = b.text("#live-messages li").await;
+    assert!(
+        shown.contains("21.5") && shown.contains("living-room"),
+        "{shown}"
+    );
+    assert!(
+        b.text("#live-status")
+            .await
+            .contains("Watching alice/garden/temp/#")
+    );
     b.shot("product", 1280).await;
     b.go("/dashboard/keys").await;
     b.fill("#k-name", "laptop").await;

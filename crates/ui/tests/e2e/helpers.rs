@@ -51,11 +51,16 @@ pub(crate) async fn spawn_app() -> App {
 }
 
 pub(crate) async fn spawn_app_with(settings: UiSettings) -> App {
+    spawn_app_beside(settings, axum::Router::new()).await
+}
+
+/// The pages merged with `other` routes (e.g. a stand-in for the binary's `/mqtt`).
+pub(crate) async fn spawn_app_beside(settings: UiSettings, other: axum::Router) -> App {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path().join("agora.db"))
         .await
         .expect("store opens");
-    let app = agora_ui::router(UiState::new(store.clone(), settings));
+    let app = agora_ui::router(UiState::new(store.clone(), settings)).merge(other);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");

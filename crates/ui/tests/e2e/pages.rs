@@ -391,3 +391,31 @@ async fn assets_are_served_from_the_binary() {
         .expect("answers");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_live_view_is_offered_only_to_those_who_may_read() {
+    let app = spawn_app().await;
+    let alice = account(&app.store, "alice").await;
+    product(&app.store, &alice, "temp", "Open data", "", false, None).await;
+    let url = "/products/alice/home/temp";
+    assert!(
+        !app.browser().get(url).await.has("id=\"live\""),
+        "not for anonymous visitors"
+    );
+    let b = app.browser();
+    b.signup("bob").await;
+    assert!(!b.get(url).await.has("id=\"live\""), "not before buying");
+    b.post("/products/alice/home/temp/buy", &[]).await;
+    let p = b.get(url).await;
+    assert!(
+        p.has("id=\"live\"") && p.has("data-topic=\"alice/home/temp\"") && p.has("/assets/live.js")
+    );
+    let owner = app.browser();
+    owner
+        .post("/login", &[("name", "alice"), ("password", PASSWORD)])
+        .await;
+    assert!(
+        owner.get(url).await.has("id=\"live\""),
+        "the owner may watch"
+    );
+}
