@@ -102,6 +102,8 @@ pub(crate) struct BrokerSection {
     pub(crate) deny_publish: DenyPublish,
     /// How often `$SYS/broker/...` is published.
     pub(crate) sys_interval: HumanDuration,
+    /// Keep retained messages and persistent sessions in `<data_dir>/broker.redb`.
+    pub(crate) persistence: bool,
 }
 
 impl Default for BrokerSection {
@@ -117,6 +119,7 @@ impl Default for BrokerSection {
             max_connections: 100_000,
             deny_publish: DenyPublish::Drop,
             sys_interval: HumanDuration(std::time::Duration::from_secs(10)),
+            persistence: true,
         }
     }
 }

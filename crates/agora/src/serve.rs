@@ -85,7 +85,14 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
             authorizer
         }
     };
-    let broker = Broker::new(broker_config(&config), authorizer);
+    let mut broker_config = broker_config(&config);
+    broker_config.persistence = config
+        .broker
+        .persistence
+        .then(|| data_dir.join("broker.redb"));
+    let broker = Broker::open(broker_config, authorizer)
+        .await
+        .context("cannot open the broker store <data_dir>/broker.redb")?;
 
     // Bind everything first, then announce: a script reading our stdout
     // can connect as soon as it sees a line.
