@@ -58,6 +58,14 @@ pub(crate) struct Shared {
     pub(crate) exhausted: mpsc::UnboundedSender<PurchaseId>,
     /// Addresses that keep failing are refused for a while.
     pub(crate) throttle: LoginThrottle,
+    /// Writes whose events the store has announced through the commit hook.
+    pub(crate) committed: std::sync::atomic::AtomicU64,
+    /// Up to which `committed` number the index and the sessions are in line.
+    pub(crate) applied: tokio::sync::watch::Sender<u64>,
+    /// Wakes the sync task when a write is waiting for it.
+    pub(crate) nudge: tokio::sync::Notify,
+    /// The sync task's id: its own writes (expiry, meter flushes) must not wait for itself.
+    pub(crate) sync_task: std::sync::OnceLock<tokio::task::Id>,
 }
 
 /// The broker's view of the market. Cheap to clone; implements [`Authorizer`].
@@ -97,6 +105,10 @@ impl Access {
                 metrics: AccessMetrics::default(),
                 exhausted: tx,
                 throttle: LoginThrottle::new(ThrottleConfig::default()),
+                committed: std::sync::atomic::AtomicU64::new(0),
+                applied: tokio::sync::watch::Sender::new(0),
+                nudge: tokio::sync::Notify::new(),
+                sync_task: std::sync::OnceLock::new(),
             }),
         };
         Ok((
@@ -106,6 +118,36 @@ impl Access {
                 exhausted: rx,
             },
         ))
+    }
+
+    /// The hook to give the store ([`Store::set_commit_hook`]): every write that
+    /// changed rights returns to its caller only once the broker enforces the
+    /// change (or after a second, if the sync task is stuck). So a revocation
+    /// answered by the API is already in force: nothing published after the
+    /// answer reaches the revoked buyer.
+    pub fn commit_hook(&self) -> agora_store::CommitHook {
+        let shared = self.shared.clone();
+        Arc::new(move |_events: &[agora_market::MarketEvent]| {
+            let shared = shared.clone();
+            let seq = shared.committed.fetch_add(1, Ordering::AcqRel) + 1;
+            let own = tokio::task::try_id().is_some_and(|id| shared.sync_task.get() == Some(&id));
+            Box::pin(async move {
+                if own {
+                    return;
+                }
+                shared.nudge.notify_one();
+                let mut applied = shared.applied.subscribe();
+                let waited =
+                    tokio::time::timeout(Duration::from_secs(1), applied.wait_for(|a| *a >= seq))
+                        .await;
+                if waited.is_err() {
+                    tracing::warn!(
+                        seq,
+                        "the access layer did not apply a change within 1 s; answering anyway"
+                    );
+                }
+            })
+        })
     }
 
     /// The counters, for `/metrics`.

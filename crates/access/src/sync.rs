@@ -49,6 +49,9 @@ impl Access {
         mut inputs: SyncInputs,
         shutdown: CancellationToken,
     ) {
+        if let Some(id) = tokio::task::try_id() {
+            let _ = self.shared.sync_task.set(id);
+        }
         let mut flush = tokio::time::interval(self.shared.config.flush_interval);
         let mut expiry = tokio::time::interval(self.shared.config.expiry_interval);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -56,6 +59,16 @@ impl Access {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                () = self.shared.nudge.notified() => {
+                    // A write waits for its change to be in force (see `commit_hook`).
+                    let started = Instant::now();
+                    let target = self.shared.committed.load(Ordering::Acquire);
+                    if *self.shared.applied.borrow() < target && self.reload(&store).await {
+                        self.enforce(&control);
+                        self.shared.metrics.revocation_took(started.elapsed());
+                        self.shared.applied.send_replace(target);
+                    }
+                }
                 event = inputs.events.recv() => {
                     let started = Instant::now();
                     match event {
@@ -69,9 +82,15 @@ impl Access {
                         Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "market feed lagged; reloading everything"),
                         Err(RecvError::Closed) => break,
                     }
+                    let target = self.shared.committed.load(Ordering::Acquire);
                     if self.reload(&store).await {
                         self.enforce(&control);
                         self.shared.metrics.revocation_took(started.elapsed());
+                        self.shared.applied.send_if_modified(|a| {
+                            let moved = *a < target;
+                            *a = (*a).max(target);
+                            moved
+                        });
                     }
                 }
                 Some(_) = inputs.exhausted.recv() => {
