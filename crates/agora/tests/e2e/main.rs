@@ -2,6 +2,7 @@
 //! driven by independent MQTT clients (`mosquitto_pub`/`mosquitto_sub`,
 //! Python paho-mqtt) exactly as users would drive it.
 
+mod durability;
 mod helpers;
 mod hostile;
 mod market;
