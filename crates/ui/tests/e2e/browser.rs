@@ -384,6 +384,7 @@ async fn a_seller_lists_a_product_and_a_buyer_finds_it_buys_it_and_makes_a_key()
     assert_eq!(b.path().await, "/products/alice/garden/temp");
     b.go("/dashboard").await;
     b.shot("dashboard", 1280).await;
+    b.shot("dashboard-phone", 390).await;
     b.logout().await;
 
     // The buyer: sign up, search, map, buy, access key.
@@ -433,6 +434,7 @@ async fn a_seller_lists_a_product_and_a_buyer_finds_it_buys_it_and_makes_a_key()
             .contains("Watching alice/garden/temp/#")
     );
     b.shot("product", 1280).await;
+    b.shot("product-phone", 390).await;
     b.go("/dashboard/keys").await;
     b.fill("#k-name", "laptop").await;
     b.click("input[name=products][value='alice/garden/temp']")

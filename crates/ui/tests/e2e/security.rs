@@ -232,3 +232,96 @@ async fn logout_is_post_only() {
     let r = reqwest::get(app.url("/logout")).await.expect("works");
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn a_suspended_account_is_logged_out_on_its_next_request() {
+    let app = spawn_app().await;
+    let b = app.browser();
+    b.signup("eve").await;
+    let name = agora_market::AccountName::parse("eve").expect("name");
+    app.store
+        .set_suspended(&agora_market::Actor::operator(), &name, true, Some("spam"))
+        .await
+        .expect("suspended");
+    let p = b.get("/dashboard").await;
+    assert!(p.url.contains("/login"), "{}", p.url);
+    let p = b
+        .post("/login", &[("name", "eve"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(p.has("This account is suspended"));
+}
+
+#[tokio::test]
+async fn sign_up_can_be_closed() {
+    let app = spawn_app_with(UiSettings {
+        open_signup: false,
+        ..UiSettings::default()
+    })
+    .await;
+    let b = app.browser();
+    assert!(b.get("/signup").await.has("Sign-up is closed"));
+    let csrf = b.get("/login").await.csrf();
+    let p = b
+        .post_raw(
+            "/signup",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "zed"),
+                ("password", PASSWORD),
+                ("password2", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_configured_tile_server_is_drawn_under_the_map_and_allowed_by_the_policy() {
+    let app = spawn_app_with(UiSettings {
+        tile_url: Some("https://tiles.example/{z}/{x}/{y}.png".into()),
+        ..UiSettings::default()
+    })
+    .await;
+    let seller = account(&app.store, "alice").await;
+    product(
+        &app.store,
+        &seller,
+        "t",
+        "Munich",
+        "",
+        false,
+        Some((48.1, 11.5)),
+    )
+    .await;
+    product(
+        &app.store,
+        &seller,
+        "u",
+        "Augsburg",
+        "",
+        false,
+        Some((48.4, 10.9)),
+    )
+    .await;
+    let r = reqwest::get(app.url("/map")).await.expect("answers");
+    let csp = r
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csp.contains("img-src 'self' data: https://tiles.example;"),
+        "{csp}"
+    );
+    let body = r.text().await.expect("body");
+    assert!(
+        body.contains("<image href=\"https://tiles.example/"),
+        "{body}"
+    );
+    // Off by default: no tiles, nothing fetched from anywhere.
+    let plain = spawn_app().await;
+    let body = plain.browser().get("/map").await.body;
+    assert!(!body.contains("<image"));
+}
