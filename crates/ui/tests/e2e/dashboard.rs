@@ -499,3 +499,34 @@ async fn every_dashboard_page_stays_small() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hub_can_be_made_private_and_described_anew() {
+    let app = spawn_app().await;
+    let b = app.browser();
+    seller_with_hub(&b).await;
+    let p = b
+        .post(
+            "/dashboard/hubs/home/edit",
+            &[("description", "now private")],
+        )
+        .await;
+    assert!(p.has("Hub home saved; it is private now."), "{}", p.body);
+    assert!(p.has("now private"));
+    let alice = app
+        .store
+        .account_by_name(&AccountName::parse("alice").expect("name"))
+        .await
+        .expect("store")
+        .expect("alice");
+    let hub = app
+        .store
+        .get_hub(
+            Some(&alice.actor()),
+            &alice.name,
+            &HubName::parse("home").expect("name"),
+        )
+        .await
+        .expect("hub");
+    assert!(!hub.public);
+}

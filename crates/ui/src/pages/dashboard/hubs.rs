@@ -4,7 +4,7 @@
 //! the POST that made it.
 
 use agora_market::{AccountName, Device, DeviceCredentialKind, DeviceName, HubName, RsaPublicKey};
-use agora_store::{NewCredential, PageRequest, StoreError};
+use agora_store::{HubPatch, NewCredential, PageRequest, StoreError};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -27,6 +27,7 @@ pub fn router() -> Router<UiState> {
         .route("/dashboard", get(page))
         .route("/dashboard/hubs", post(create_hub))
         .route("/dashboard/hubs/{hub}/delete", post(delete_hub))
+        .route("/dashboard/hubs/{hub}/edit", post(edit_hub))
         .route("/dashboard/hubs/{hub}/devices", post(register_device))
         .route(
             "/dashboard/hubs/{hub}/devices/{device}/rotate",
@@ -214,6 +215,33 @@ async fn create_hub(
         Err(StoreError::Invalid(e)) => again(e.to_string()).await,
         Err(e) => Err(e.into()),
     }
+}
+
+/// Changes a hub's visibility and description (its name is fixed).
+async fn edit_hub(
+    State(state): State<UiState>,
+    user: User,
+    Path(hub): Path<String>,
+    Form(form): Form<HubForm>,
+) -> UiResult<Response> {
+    let name = hub_name(&hub)?;
+    let patch = HubPatch {
+        public: Some(form.public.is_some()),
+        description: Some(form.description.trim().to_owned()),
+    };
+    let h = state
+        .store()
+        .update_hub(&user.actor, &user.account.name, &name, &patch)
+        .await?;
+    Ok(see_other_with(
+        "/dashboard",
+        &format!(
+            "Hub {} saved; it is {} now.",
+            h.name.as_str(),
+            if h.public { "public" } else { "private" }
+        ),
+        state.settings().secure_cookies,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
