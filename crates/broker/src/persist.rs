@@ -250,3 +250,100 @@ fn write_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc as std_mpsc;
+
+    use super::*;
+
+    /// A store that records batch sizes; its first commit waits to be released,
+    /// and it fails when told to.
+    struct Gate {
+        started: Mutex<Option<std_mpsc::Sender<()>>>,
+        release: Mutex<Option<std_mpsc::Receiver<()>>>,
+        batches: Mutex<Vec<usize>>,
+        fail: bool,
+    }
+
+    impl BrokerStore for Gate {
+        fn load(&self, _: SystemTime) -> Result<Loaded, StoreError> {
+            Ok(Loaded::default())
+        }
+        fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
+            if let Some(started) = self.started.lock().take() {
+                let _ = started.send(());
+                if let Some(release) = self.release.lock().take() {
+                    let _ = release.recv();
+                }
+            }
+            self.batches.lock().push(ops.len());
+            if self.fail {
+                return Err(StoreError::Engine("disk full".into()));
+            }
+            Ok(())
+        }
+    }
+
+    fn gate(fail: bool) -> (Arc<Gate>, std_mpsc::Receiver<()>, std_mpsc::Sender<()>) {
+        let (started_tx, started_rx) = std_mpsc::channel();
+        let (release_tx, release_rx) = std_mpsc::channel();
+        let g = Arc::new(Gate {
+            started: Mutex::new(Some(started_tx)),
+            release: Mutex::new(Some(release_rx)),
+            batches: Mutex::new(Vec::new()),
+            fail,
+        });
+        (g, started_rx, release_tx)
+    }
+
+    fn op() -> Op {
+        Op::DeleteRetained(ByteString::from_static("t"))
+    }
+
+    #[test]
+    fn writes_that_arrive_during_a_commit_share_the_next_one() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let (g, started, release) = gate(false);
+        let p = Persister::start(Arc::clone(&g) as Arc<dyn BrokerStore>).expect("start");
+        let mut committed = p.committed();
+        assert_eq!(p.submit(op()), 1);
+        started.recv().expect("first commit started");
+        let last = (0..100).map(|_| p.submit(op())).last();
+        assert_eq!(last, Some(101));
+        release.send(()).expect("release");
+        rt.block_on(async {
+            while *committed.borrow_and_update() < 101 {
+                committed.changed().await.expect("writer alive");
+            }
+        });
+        assert_eq!(
+            *g.batches.lock(),
+            vec![1, 100],
+            "two commits for 101 writes"
+        );
+        rt.block_on(p.close());
+    }
+
+    #[test]
+    fn after_a_failed_commit_nothing_more_is_confirmed() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let (g, started, release) = gate(true);
+        let p = Persister::start(Arc::clone(&g) as Arc<dyn BrokerStore>).expect("start");
+        p.submit(op());
+        started.recv().expect("first commit started");
+        release.send(()).expect("release");
+        p.submit(op());
+        rt.block_on(p.close());
+        assert_eq!(*p.committed().borrow(), 0);
+        assert_eq!(
+            *g.batches.lock(),
+            vec![1],
+            "no commit is tried after a failure"
+        );
+    }
+}
