@@ -37,7 +37,7 @@ pub mod secret;
 
 pub use access_key::AccessKey;
 pub use account::{Account, Actor, Role};
-pub use api_token::ApiToken;
+pub use api_token::{ApiToken, ApiTokenKind};
 pub use audit::AuditEntry;
 pub use device::{Device, DeviceCredential, DeviceCredentialKind};
 pub use error::ValidationError;

@@ -2,7 +2,7 @@
 
 use agora_market::secret::{self, Secret, SecretHash, SecretKind};
 use agora_market::{
-    Account, AccountId, AccountName, Actor, ApiToken, ApiTokenId, Label, MarketEvent,
+    Account, AccountId, AccountName, Actor, ApiToken, ApiTokenId, ApiTokenKind, Label, MarketEvent,
     NotificationKind, Password, PasswordHash, Role,
 };
 use serde_json::json;
@@ -14,6 +14,9 @@ use crate::error::conflict_on;
 use crate::page::{Page, PageRequest};
 use crate::rows::{self, opt_ts, ts};
 use crate::{Result, Store, StoreError, audit, notifications, require_admin};
+
+/// The label of browser sessions.
+const WEB_SESSION_NAME: &str = "web session";
 
 /// How often `last_used_at` of a token is rewritten: at most once a minute, so that API
 /// traffic does not turn every read into a write.
@@ -32,7 +35,10 @@ pub(crate) fn account_from_row(r: &SqliteRow) -> Result<Account> {
 
 fn token_from_row(r: &SqliteRow) -> Result<ApiToken> {
     let name: String = r.try_get("name")?;
+    let kind: String = r.try_get("kind")?;
     Ok(ApiToken {
+        kind: ApiTokenKind::parse(&kind)
+            .ok_or_else(|| rows::corrupt_value("kind", kind.clone()))?,
         id: rows::parse(r, "id")?,
         account_id: rows::parse(r, "account_id")?,
         name: Label::parse("name", &name).map_err(|e| rows::corrupt_value("name", e))?,
@@ -308,6 +314,31 @@ impl Store {
         name: &Label,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<(ApiToken, Secret)> {
+        self.create_token(actor, name, expires_at, ApiTokenKind::Personal)
+            .await
+    }
+
+    /// Creates a browser session for the web UI's cookie: an API token of kind
+    /// `web_session` (hashed, revocable with [`Store::revoke_api_token`], authenticated with
+    /// [`Store::authenticate_api_token`]), left out of [`Store::list_api_tokens`] and listed
+    /// by [`Store::list_web_sessions`].
+    pub async fn create_web_session(
+        &self,
+        actor: &Actor,
+        expires_at: OffsetDateTime,
+    ) -> Result<(ApiToken, Secret)> {
+        let name = Label::parse("name", WEB_SESSION_NAME)?;
+        self.create_token(actor, &name, Some(expires_at), ApiTokenKind::WebSession)
+            .await
+    }
+
+    async fn create_token(
+        &self,
+        actor: &Actor,
+        name: &Label,
+        expires_at: Option<OffsetDateTime>,
+        kind: ApiTokenKind,
+    ) -> Result<(ApiToken, Secret)> {
         let now = crate::now();
         agora_market::access_key::check_expiry(expires_at, now)?;
         let (secret, hash) = Secret::generate(SecretKind::ApiToken);
@@ -315,15 +346,17 @@ impl Store {
             id: ApiTokenId::new(),
             account_id: actor.id,
             name: name.clone(),
+            kind,
             expires_at,
             created_at: now,
             last_used_at: None,
         };
         let mut w = self.write_as(actor).await?;
-        sqlx::query("INSERT INTO api_tokens (id, account_id, name, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO api_tokens (id, account_id, name, kind, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(token.id.to_string())
             .bind(actor.id.to_string())
             .bind(name.as_str())
+            .bind(kind.as_str())
             .bind(hash.to_hex())
             .bind(opt_ts(expires_at))
             .bind(ts(now))
@@ -334,7 +367,7 @@ impl Store {
             Some(actor),
             "token.create",
             &token.id.to_string(),
-            json!({"name": name.as_str()}),
+            json!({"name": name.as_str(), "kind": kind.as_str()}),
         )
         .await?;
         w.commit().await?;
@@ -398,10 +431,30 @@ impl Store {
         actor: &Actor,
         page: &PageRequest,
     ) -> Result<Page<ApiToken>> {
+        self.list_tokens(actor, ApiTokenKind::Personal, page).await
+    }
+
+    /// The actor's browser sessions, newest first.
+    pub async fn list_web_sessions(
+        &self,
+        actor: &Actor,
+        page: &PageRequest,
+    ) -> Result<Page<ApiToken>> {
+        self.list_tokens(actor, ApiTokenKind::WebSession, page)
+            .await
+    }
+
+    async fn list_tokens(
+        &self,
+        actor: &Actor,
+        kind: ApiTokenKind,
+        page: &PageRequest,
+    ) -> Result<Page<ApiToken>> {
         let limit = page.limit();
         let after = page.after_id()?;
-        let rows = sqlx::query("SELECT * FROM api_tokens WHERE account_id = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?")
+        let rows = sqlx::query("SELECT * FROM api_tokens WHERE account_id = ? AND kind = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?")
             .bind(actor.id.to_string())
+            .bind(kind.as_str())
             .bind(after.clone())
             .bind(after)
             .bind(i64::from(limit) + 1)

@@ -574,6 +574,24 @@ impl Store {
             .await
     }
 
+    /// The actor's purchases (as buyer) of one topic, newest first, in any state, including
+    /// those of an earlier, deleted product of the same topic (for the product page: "your
+    /// purchase: active, 12 days left", and whether the visitor may rate).
+    pub async fn list_purchases_of(
+        &self,
+        actor: &Actor,
+        topic: &ProductTopic,
+    ) -> Result<Vec<Purchase>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE u.buyer_id = ? AND u.topic = ? ORDER BY u.id DESC LIMIT 1000"
+        )))
+        .bind(actor.id.to_string())
+        .bind(topic.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(purchase_from_row).collect()
+    }
+
     /// The actor's sales as seller (requests included), newest first, with usage.
     pub async fn list_sales(&self, actor: &Actor, page: &PageRequest) -> Result<Page<Purchase>> {
         self.list_where("seller_id", Some(actor.id.to_string()), page)

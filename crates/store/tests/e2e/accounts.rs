@@ -317,3 +317,58 @@ async fn a_new_database_file_and_its_folder_are_created_private() {
     let mode = std::fs::metadata(&path).expect("file").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[tokio::test]
+async fn web_sessions_are_tokens_listed_apart() {
+    let t = store().await;
+    let alice = account(&t.store, "alice").await;
+    t.store
+        .create_api_token(&alice, &Label::parse("name", "cli").expect("label"), None)
+        .await
+        .expect("token");
+    let expires = time::OffsetDateTime::now_utc() + Duration::days(14);
+    let (session, secret) = t
+        .store
+        .create_web_session(&alice, expires)
+        .await
+        .expect("session");
+    assert_eq!(session.kind, agora_market::ApiTokenKind::WebSession);
+    assert_eq!(
+        t.store
+            .authenticate_api_token(secret.expose())
+            .await
+            .expect("cookie works")
+            .name,
+        alice.name
+    );
+    let tokens = t
+        .store
+        .list_api_tokens(&alice, &PageRequest::default())
+        .await
+        .expect("tokens");
+    assert_eq!(
+        tokens
+            .items
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["cli"]
+    );
+    let sessions = t
+        .store
+        .list_web_sessions(&alice, &PageRequest::default())
+        .await
+        .expect("sessions");
+    assert_eq!(
+        sessions.items.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![session.id]
+    );
+    t.store
+        .revoke_api_token(&alice, session.id)
+        .await
+        .expect("log out");
+    assert!(matches!(
+        t.store.authenticate_api_token(secret.expose()).await,
+        Err(StoreError::Unauthenticated)
+    ));
+}

@@ -788,3 +788,57 @@ async fn a_shortened_plan_day_lets_a_period_end_within_seconds() {
         .expect("expire");
     assert_eq!(expired, vec![p.id]);
 }
+
+#[tokio::test]
+async fn a_buyer_sees_their_purchases_of_one_product() {
+    let t = store().await;
+    let (alice, bob) = market(&t.store).await;
+    let carol = account(&t.store, "carol").await;
+    let a = product(
+        &t.store,
+        &alice,
+        "home",
+        "a",
+        details("A", period(30, 100), false),
+    )
+    .await;
+    let b = product(
+        &t.store,
+        &alice,
+        "home",
+        "b",
+        details("B", Plan::Free, false),
+    )
+    .await;
+    let first = t.store.purchase(&bob, &a, None).await.expect("buy");
+    t.store
+        .cancel_purchase(&bob, first.id, None)
+        .await
+        .expect("cancel");
+    let second = t.store.purchase(&bob, &a, None).await.expect("buy again");
+    t.store
+        .purchase(&bob, &b, None)
+        .await
+        .expect("other product");
+    t.store
+        .purchase(&carol, &a, None)
+        .await
+        .expect("someone else");
+    let mine: Vec<_> = t
+        .store
+        .list_purchases_of(&bob, &a)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(mine, vec![second.id, first.id]);
+    assert!(
+        t.store
+            .list_purchases_of(&alice, &a)
+            .await
+            .expect("seller")
+            .is_empty(),
+        "as buyer only"
+    );
+}
