@@ -68,7 +68,7 @@ impl From<agora_market::ValidationError> for UiError {
 
 #[derive(Template)]
 #[template(path = "error.html")]
-struct ErrorPage {
+pub(crate) struct ErrorPage {
     nav: Nav,
     title: String,
     message: String,
@@ -137,12 +137,27 @@ impl IntoResponse for UiError {
                 (status, title).into_response()
             }
         };
+        // The error does not know who is asking; the session layer re-renders the page with
+        // the visitor's navigation bar from this copy.
+        res.extensions_mut().insert(std::sync::Arc::new(page));
         if let Self::RateLimited(secs) = self
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
         res
+    }
+}
+
+impl ErrorPage {
+    /// This page again with the visitor's navigation bar.
+    pub(crate) fn with_nav(&self, nav: Nav) -> Option<String> {
+        let page = Self {
+            nav,
+            title: self.title.clone(),
+            message: self.message.clone(),
+        };
+        page.render().ok()
     }
 }
 

@@ -213,8 +213,28 @@ pub async fn visitor_layer(State(state): State<UiState>, mut req: Request, next:
         visitor.flash = Some(text.chars().take(200).collect()).filter(|s: &String| !s.is_empty());
         clear_flash = true;
     }
-    req.extensions_mut().insert(visitor);
+    let signed_in = visitor.account.is_some();
+    req.extensions_mut().insert(visitor.clone());
     let mut res = next.run(req).await;
+    if signed_in
+        && let Some(page) = res
+            .extensions()
+            .get::<std::sync::Arc<crate::error::ErrorPage>>()
+            .cloned()
+    {
+        // Error pages are rendered without knowing the visitor; show them their own bar.
+        let nav = crate::pages::Nav::of(&visitor, &state, "").await;
+        if let Some(html) = page.with_nav(nav) {
+            let status = res.status();
+            let headers = std::mem::take(res.headers_mut());
+            res = (status, axum::response::Html(html)).into_response();
+            for (k, v) in &headers {
+                if k != header::CONTENT_LENGTH && k != header::CONTENT_TYPE {
+                    res.headers_mut().append(k, v.clone());
+                }
+            }
+        }
+    }
     // A handler that sets a new flash (or logs in/out) wins over our removal.
     let handler_sets = |name: &str, res: &Response| {
         res.headers()

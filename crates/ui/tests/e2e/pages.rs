@@ -419,3 +419,13 @@ async fn the_live_view_is_offered_only_to_those_who_may_read() {
         "the owner may watch"
     );
 }
+
+#[tokio::test]
+async fn an_error_page_keeps_the_visitors_navigation() {
+    let app = spawn_app().await;
+    let b = app.browser();
+    b.signup("bob").await;
+    let p = b.get("/products/nobody/home/nothing").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert!(p.has("Log out") && p.has(">bob<"), "{}", p.body);
+}
