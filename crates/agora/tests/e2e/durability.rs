@@ -1,5 +1,5 @@
 //! Durability (issue "Proof", item 4): the real process is killed with
-//! SIGKILL after acknowledging QoS 1 messages for offline persistent
+//! SIGKILL in the middle of a stream of QoS 1 messages for offline persistent
 //! sessions, restarted in the same data folder, and must deliver every
 //! acknowledged message in order to the buyer who still has the right, none
 //! to the buyer revoked before the crash, and keep the retained message.
@@ -10,8 +10,10 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-/// Messages the device publishes while the buyers are offline.
-const N: usize = 20;
+/// Messages the device would publish while the buyers are offline…
+const STREAM: usize = 20_000;
+/// …and how many must be acknowledged before the server is killed.
+const MIN_ACKED: usize = 200;
 
 /// `alice` with hub `home`, device `pi` and the free sensor product `temp`;
 /// returns alice's API token and the device secret.
@@ -117,8 +119,27 @@ fn acknowledged_messages_survive_kill_9_in_order_and_a_revoked_buyer_gets_none()
         s.finish();
     }
 
-    // The device publishes N QoS 1 messages, each acknowledged, then a retained one.
-    let (status, lines, err) = paho(
+    // A retained message first (queued for both), then carol's purchase is
+    // revoked: her queue holds it on disk, and she may not have it.
+    require("mosquitto_pub");
+    let retained = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-q", "1", "-r", "-u", "alice$home$pi", "-P", &secret])
+        .args(["-t", "alice/home/temp", "-m", "last"])
+        .output()
+        .expect("mosquitto_pub");
+    assert!(retained.status.success(), "{retained:?}");
+    api.expect(
+        200,
+        "POST",
+        &format!("/purchases/{carol_purchase}/revoke"),
+        Some(&alice),
+        Some(json!({"reason": "ended"})),
+    );
+
+    // The device streams QoS 1 messages; the server is killed (SIGKILL)
+    // once MIN_ACKED of them have been acknowledged, mid-stream.
+    let mut device = paho(
         port,
         &[
             "pub",
@@ -131,51 +152,49 @@ fn acknowledged_messages_survive_kill_9_in_order_and_a_revoked_buyer_gets_none()
             "--message",
             "m",
             "--count",
-            &N.to_string(),
+            &STREAM.to_string(),
             "--qos",
             "1",
+            "--timeout",
+            "60",
         ],
-    )
-    .finish();
-    assert_eq!(status, Some(0), "{lines:?} {err}");
-    assert_eq!(lines.iter().filter(|l| l.starts_with("puback ")).count(), N);
-    require("mosquitto_pub");
-    let retained = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-q", "1", "-r", "-u", "alice$home$pi", "-P", &secret])
-        .args(["-t", "alice/home/temp", "-m", "last"])
-        .output()
-        .expect("mosquitto_pub");
-    assert!(retained.status.success(), "{retained:?}");
-
-    // Carol's purchase is revoked; her queue is already on disk.
-    api.expect(
-        200,
-        "POST",
-        &format!("/purchases/{carol_purchase}/revoke"),
-        Some(&alice),
-        Some(json!({"reason": "ended"})),
+    );
+    let threshold = format!("puback {MIN_ACKED} ");
+    assert!(
+        device.wait_line(|l| l.starts_with(&threshold)).is_some(),
+        "{:?}",
+        device.seen
+    );
+    let data = agora.kill();
+    let (_, lines, _) = device.finish();
+    // paho numbers its publishes from 1 and the broker acknowledges in order,
+    // so the acknowledged messages are exactly "m 0" .. "m {acked - 1}".
+    let acked = lines.iter().filter(|l| l.starts_with("puback ")).count();
+    let last_mid = format!("puback {acked} ");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&last_mid)),
+        "acknowledgements in order: {lines:?}"
+    );
+    assert!(
+        (MIN_ACKED..STREAM).contains(&acked),
+        "killed mid-stream: {acked} of {STREAM} acknowledged"
     );
 
-    // kill -9, and start again in the same data folder.
-    let data = agora.kill();
+    // Start again in the same data folder.
     let config = data.path().join("agora.toml");
     let agora = spawn_agora_in(data, &config, &[]);
     let port = agora.mqtt.port();
 
-    let (status, lines, err) = persistent(port, "bob", &bob_key, N + 1, "20").finish();
+    let (status, lines, err) = persistent(port, "bob", &bob_key, acked + 1, "30").finish();
     assert_eq!(status, Some(0), "bob got everything: {lines:?} {err}");
-    let mut expected: Vec<String> = (0..N).map(|i| format!("m {i}")).collect();
-    expected.push("last".into());
+    let mut expected = vec!["last".to_owned()];
+    expected.extend((0..acked).map(|i| format!("m {i}")));
     let got = received(&lines);
     assert_eq!(
-        got[..N + 1],
+        got[..acked + 1],
         expected,
-        "every acknowledged message, in order: {got:?}"
+        "every acknowledged message, in order"
     );
-    // The client's SUBSCRIBE at reconnect may also bring the retained copy
-    // (Retain Handling 0), after the queue; nothing else may follow.
-    assert!(got[N + 1..].iter().all(|m| *m == "last"), "{got:?}");
 
     let (_, lines, _) = persistent(port, "carol", &carol_key, 1, "3").finish();
     assert!(
