@@ -1,12 +1,12 @@
 //! Who is asking: sessions, cookies, CSRF tokens and the form extractor that checks them.
 //!
-//! **Sessions** are personal API tokens named [`SESSION_TOKEN_NAME`], created by the store
-//! at login and kept in the `agora_session` cookie (`HttpOnly`, `SameSite=Lax`, `Secure`
-//! with [`crate::UiSettings::secure_cookies`]). The store only keeps their hash, checks
-//! expiry and suspension on every request, and they survive a restart; logging out revokes
-//! the token, and the dashboard lists them beside API tokens, so a person can end a
-//! session left open elsewhere. (The store's pool is private to it, so a separate session
-//! table would have meant a store change; this needs none.)
+//! **Sessions** are store tokens of the web-session kind (`Store::create_web_session`,
+//! named [`SESSION_TOKEN_NAME`]), created at login and kept in the `agora_session` cookie
+//! (`HttpOnly`, `SameSite=Lax`, `Secure` with [`crate::UiSettings::secure_cookies`]). The
+//! store only keeps their hash, checks expiry and suspension on every request, and they
+//! survive a restart; logging out revokes the token, and the dashboard lists them apart
+//! from personal API tokens (the REST API's token list leaves them out), so a person can
+//! end a session left open elsewhere.
 //!
 //! **CSRF**: each form carries a token derived from the session secret,
 //! `base64url(SHA-256("agora-ui csrf" ‖ secret))` — bound to the session, unguessable

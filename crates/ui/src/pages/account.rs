@@ -5,7 +5,7 @@
 //! to send people elsewhere). Failed attempts show the form again with the name kept and
 //! the password cleared. Login and sign-up are throttled per address and account.
 
-use agora_market::{AccountName, Label, Password, Role};
+use agora_market::{AccountName, Password, Role};
 use agora_store::{PageRequest, StoreError};
 use askama::Template;
 use axum::Router;
@@ -20,9 +20,7 @@ use crate::UiState;
 use crate::error::{UiError, UiResult};
 use crate::limits::ClientIp;
 use crate::pages::{Nav, render, render_status, see_other, see_other_with};
-use crate::session::{
-    Form, SESSION_COOKIE, SESSION_DAYS, SESSION_TOKEN_NAME, User, Visitor, cookie, removal,
-};
+use crate::session::{Form, SESSION_COOKIE, SESSION_DAYS, User, Visitor, cookie, removal};
 
 /// The account routes.
 pub fn router() -> Router<UiState> {
@@ -230,21 +228,18 @@ async fn start_session(
         let _ = store.revoke_api_token(&old_actor, old).await;
     }
     let now = OffsetDateTime::now_utc();
-    if let Ok(tokens) = store
-        .list_api_tokens(&actor, &PageRequest::first(100))
+    if let Ok(sessions) = store
+        .list_web_sessions(&actor, &PageRequest::first(100))
         .await
     {
-        for t in tokens.items {
-            if t.name.as_str() == SESSION_TOKEN_NAME && !t.is_live(now) {
+        for t in sessions.items {
+            if !t.is_live(now) {
                 let _ = store.revoke_api_token(&actor, t.id).await;
             }
         }
     }
-    let label = Label::parse("name", SESSION_TOKEN_NAME)?;
     let expires = now + time::Duration::days(SESSION_DAYS);
-    let (_, secret) = store
-        .create_api_token(&actor, &label, Some(expires))
-        .await?;
+    let (_, secret) = store.create_web_session(&actor, expires).await?;
     let secure = state.settings().secure_cookies;
     let mut res = see_other_with(next, message, secure);
     let c = cookie(
@@ -342,13 +337,12 @@ async fn change_password(
     // other browser sessions (API tokens are the owner's to manage on the dashboard).
     let store = state.store();
     let mut ended = 0;
-    if let Ok(tokens) = store
-        .list_api_tokens(&user.actor, &PageRequest::first(100))
+    if let Ok(sessions) = store
+        .list_web_sessions(&user.actor, &PageRequest::first(100))
         .await
     {
-        for t in tokens.items {
-            if t.name.as_str() == SESSION_TOKEN_NAME
-                && Some(t.id) != user.visitor.session_id
+        for t in sessions.items {
+            if Some(t.id) != user.visitor.session_id
                 && store.revoke_api_token(&user.actor, t.id).await.is_ok()
             {
                 ended += 1;

@@ -113,12 +113,9 @@ async fn page(
     let is_owner = actor.as_ref().is_some_and(|a| a.id == p.owner_id);
     let mine = match &actor {
         Some(a) if !is_owner => {
-            let purchases = store.list_purchases(a, &PageRequest::first(100)).await?;
-            best_purchase(purchases.items.iter().filter(|x| x.topic == topic), now).map(|x| {
-                let ever_active = purchases
-                    .items
-                    .iter()
-                    .any(|y| y.topic == topic && y.started_at.is_some());
+            let purchases = store.list_purchases_of(a, &topic).await?;
+            best_purchase(purchases.iter(), now).map(|x| {
+                let ever_active = purchases.iter().any(|y| y.started_at.is_some());
                 Mine {
                     state: x.state.as_str(),
                     left: format::left(x, now),

@@ -530,3 +530,61 @@ async fn a_hub_can_be_made_private_and_described_anew() {
         .expect("hub");
     assert!(!hub.public);
 }
+
+#[tokio::test]
+async fn another_browser_session_can_be_ended_from_the_dashboard() {
+    let app = spawn_app().await;
+    let laptop = app.browser();
+    laptop.signup("carol").await;
+    let phone = app.browser();
+    phone
+        .post(
+            "/login",
+            &[("name", "carol"), ("password", crate::PASSWORD)],
+        )
+        .await;
+    let p = laptop.get("/dashboard/keys").await;
+    assert!(
+        p.has("this browser") && p.has("another browser"),
+        "{}",
+        p.body
+    );
+    let carol = app
+        .store
+        .account_by_name(&AccountName::parse("carol").expect("name"))
+        .await
+        .expect("store")
+        .expect("carol");
+    let sessions = app
+        .store
+        .list_web_sessions(&carol.actor(), &PageRequest::first(10))
+        .await
+        .expect("sessions");
+    assert_eq!(sessions.items.len(), 2);
+    assert!(
+        app.store
+            .list_api_tokens(&carol.actor(), &PageRequest::first(10))
+            .await
+            .expect("tokens")
+            .items
+            .is_empty(),
+        "sessions are not personal API tokens"
+    );
+    // The phone's session is the newest; end it from the laptop.
+    let phone_id = sessions.items[0].id.0.to_string();
+    let p = laptop
+        .post(
+            &format!("/dashboard/tokens/{phone_id}/revoke"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert!(p.has("web session revoked."), "{}", p.body);
+    assert!(
+        phone.get("/dashboard").await.url.contains("/login"),
+        "the phone is logged out"
+    );
+    assert!(
+        laptop.get("/dashboard").await.has("Log out"),
+        "the laptop is not"
+    );
+}

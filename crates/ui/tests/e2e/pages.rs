@@ -256,7 +256,7 @@ async fn a_session_survives_a_restart_of_the_pages() {
     b.signup("erin").await;
     let tokens = app
         .store
-        .list_api_tokens(
+        .list_web_sessions(
             &app.store
                 .account_by_name(&agora_market::AccountName::parse("erin").expect("name"))
                 .await

@@ -99,32 +99,32 @@ async fn page(State(state): State<UiState>, user: User) -> UiResult<Response> {
             }
         })
         .collect();
-    let mut tokens = Vec::new();
-    let mut sessions = Vec::new();
-    for t in store
+    let row = |t: &agora_market::ApiToken| TokenRow {
+        id: t.id.0.to_string(),
+        name: t.name.as_str().to_owned(),
+        created: format::when(t.created_at),
+        last_used: t
+            .last_used_at
+            .map_or_else(|| "never".into(), |u| format::ago(u, now)),
+        expires: t.expires_at.map_or_else(|| "never".into(), format::when),
+        current: Some(t.id) == user.visitor.session_id,
+    };
+    let tokens = store
         .list_api_tokens(&user.actor, &PageRequest::first(100))
         .await?
         .items
-    {
-        if !t.is_live(now) {
-            continue;
-        }
-        let row = TokenRow {
-            id: t.id.0.to_string(),
-            name: t.name.as_str().to_owned(),
-            created: format::when(t.created_at),
-            last_used: t
-                .last_used_at
-                .map_or_else(|| "never".into(), |u| format::ago(u, now)),
-            expires: t.expires_at.map_or_else(|| "never".into(), format::when),
-            current: Some(t.id) == user.visitor.session_id,
-        };
-        if t.name.as_str() == SESSION_TOKEN_NAME {
-            sessions.push(row);
-        } else {
-            tokens.push(row);
-        }
-    }
+        .iter()
+        .filter(|t| t.is_live(now))
+        .map(row)
+        .collect();
+    let sessions = store
+        .list_web_sessions(&user.actor, &PageRequest::first(100))
+        .await?
+        .items
+        .iter()
+        .filter(|t| t.is_live(now))
+        .map(row)
+        .collect();
     let mut readable: Vec<String> = store
         .list_purchases(&user.actor, &PageRequest::first(100))
         .await?
@@ -360,12 +360,19 @@ async fn revoke_token(
     let id = Uuid::parse_str(&id)
         .map(ApiTokenId)
         .map_err(|_| UiError::NotFound("token"))?;
-    let tokens = state
-        .store()
+    // Personal tokens and browser sessions are listed apart; either may be revoked here.
+    let store = state.store();
+    let mut all = store
         .list_api_tokens(&user.actor, &PageRequest::first(100))
-        .await?;
-    let token = tokens
-        .items
+        .await?
+        .items;
+    all.extend(
+        store
+            .list_web_sessions(&user.actor, &PageRequest::first(100))
+            .await?
+            .items,
+    );
+    let token = all
         .iter()
         .find(|t| t.id == id)
         .ok_or(UiError::NotFound("token"))?;
