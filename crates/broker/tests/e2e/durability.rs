@@ -8,7 +8,7 @@ use rumqttc::v5::MqttOptions;
 use rumqttc::v5::mqttbytes::QoS as Q5;
 
 use super::text;
-use crate::helpers::{TestBroker, V5};
+use crate::helpers::{Ev, TestBroker, V4, V5, V5Packet};
 
 fn persistent(o: &mut MqttOptions) {
     o.set_clean_start(false);
@@ -123,5 +123,60 @@ async fn a_retained_delete_and_a_session_ended_by_clean_start_stay_gone_after_a_
     let (s, ack) = V5::try_connect(t.addr, "keeper", "u", "pw", persistent).await;
     assert!(!ack.expect("reconnects").session_present);
     s.disconnect().await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_v311_persistent_sessions_qos2_queue_survives_a_restart_and_is_delivered_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("broker.redb");
+    let persistent = |o: &mut rumqttc::MqttOptions| {
+        o.set_clean_session(false);
+    };
+
+    let t = start_on(&file).await;
+    let mut s = V4::connect(t.addr, "keeper4", "u", persistent).await;
+    s.sub("k4", rumqttc::QoS::ExactlyOnce).await;
+    s.disconnect().await;
+    let mut p = V5::connect(t.addr, "pub", "u", |_| {}).await;
+    for body in ["one", "two"] {
+        p.client
+            .publish("k4", Q5::ExactlyOnce, false, body)
+            .await
+            .expect("publish");
+        // PUBREC (what waits for the disk), then PUBCOMP.
+        loop {
+            if let Ev::Packet(V5Packet::PubComp(_)) = p.next().await {
+                break;
+            }
+        }
+    }
+    p.disconnect().await;
+    t.stop().await;
+
+    let t = start_on(&file).await;
+    let mut s = V4::connect(t.addr, "keeper4", "u", persistent).await;
+    for body in ["one", "two"] {
+        let m = s.publish().await;
+        assert_eq!((text(&m.payload), m.qos), (body, rumqttc::QoS::ExactlyOnce));
+    }
+    s.disconnect().await;
+    t.stop().await;
+
+    let t = start_on(&file).await;
+    let mut s = V4::connect(t.addr, "keeper4", "u", persistent).await;
+    let mut p = V5::connect(t.addr, "pub", "u", |_| {}).await;
+    p.client
+        .publish("k4", Q5::AtLeastOnce, false, "sentinel")
+        .await
+        .expect("publish");
+    p.puback().await;
+    assert_eq!(
+        text(&s.publish().await.payload),
+        "sentinel",
+        "messages the client took (PUBREC) are not stored any more"
+    );
+    s.disconnect().await;
+    p.disconnect().await;
     t.stop().await;
 }
