@@ -76,6 +76,8 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
             let (access, inputs) = Access::load(&store, access_config(&config))
                 .await
                 .context("cannot load the market's entitlements")?;
+            // Writes that change rights return once the broker enforces them.
+            store.set_commit_hook(access.commit_hook());
             let authorizer = Arc::new(access.clone());
             market = Some(MarketParts {
                 store,
@@ -135,7 +137,14 @@ pub(crate) async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         http_addr = Some(addr);
         lines.push(format!("listening http {addr}"));
         lines.push(format!("listening ws ws://{addr}/mqtt"));
-        let app = http_app(&broker, &config, market.as_ref(), &control_token);
+        let mqtt_ports = (mqtt_addr, mqtts_addr);
+        let app = http_app(
+            &broker,
+            &config,
+            market.as_ref(),
+            &control_token,
+            mqtt_ports,
+        );
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(
@@ -227,6 +236,7 @@ fn http_app(
     config: &Config,
     market: Option<&MarketParts>,
     control_token: &str,
+    mqtt_ports: (Option<SocketAddr>, Option<SocketAddr>),
 ) -> Router {
     let app = Router::new()
         .merge(crate::admin::control_router(
@@ -250,12 +260,37 @@ fn http_app(
                 ..agora_web::ApiSettings::default()
             };
             // The API brings its own /healthz (which also checks the database).
+            let ui = ui_settings(config, mqtt_ports);
             app.merge(agora_web::api_router(agora_web::ApiState::new(
                 m.store.clone(),
                 settings,
             )))
+            // The web marketplace: `/`, `/map`, `/products/…`, `/dashboard…` (HTML).
+            .merge(agora_ui::router(agora_ui::UiState::new(
+                m.store.clone(),
+                ui,
+            )))
         }
         None => app.route("/healthz", get(|| async { "ok\n" })),
+    }
+}
+
+/// What the pages show for connecting (host, the real MQTT ports) and how they set cookies.
+fn ui_settings(
+    config: &Config,
+    (mqtt, mqtts): (Option<SocketAddr>, Option<SocketAddr>),
+) -> agora_ui::UiSettings {
+    let host = match mqtt.or(mqtts).map(|a| a.ip()) {
+        Some(ip) if !ip.is_loopback() && !ip.is_unspecified() => ip.to_string(),
+        _ => "localhost".to_owned(),
+    };
+    agora_ui::UiSettings {
+        mqtt_host: host,
+        mqtt_port: mqtt.map(|a| a.port()),
+        mqtts_port: mqtts.map(|a| a.port()),
+        open_signup: config.market.open_signup,
+        trust_proxy_headers: config.market.trust_proxy_headers,
+        ..agora_ui::UiSettings::default()
     }
 }
 

@@ -145,11 +145,25 @@ fn a_buyer_receives_a_purchase_and_is_cut_off_the_moment_it_is_revoked() {
         Some(&m.alice),
         Some(json!({"reason": "test over"})),
     );
+    // The revocation is in force when the API answers: nothing published after it arrives.
+    let out = mosquitto_pub(
+        m.agora.mqtt,
+        "alice$home$pi",
+        &m.pi_secret,
+        "alice/home/temp",
+        "after revocation",
+    );
+    assert!(out.status.success());
     // MQTT 5 tells the buyer why: DISCONNECT 0x87 Not authorized.
     assert!(
         bob.wait_line(|l| l == "disconnect 135").is_some(),
         "{:?}",
         bob.seen
+    );
+    let (_, lines, _) = bob.finish();
+    assert!(
+        !lines.iter().any(|l| l.contains("after revocation")),
+        "{lines:?}"
     );
     // And a new session cannot subscribe again.
     let again = sub_v5(m.mqtt(), "bob", &key, "alice/home/temp", "1");
@@ -701,6 +715,11 @@ fn the_demo_prints_credentials_and_data_flows_to_bob() {
     assert!(line.starts_with("{\"seq\":"), "{:?}", sub.seen);
     let (status, _, _) = sub.finish();
     assert_eq!(status, Some(0));
+    // The marketplace pages are served by the same process.
+    let catalogue = http_get(&format!("http://{}/", agora.http));
+    assert!(catalogue.contains("Backyard temperature"), "{catalogue}");
+    let product = http_get(&format!("http://{}/products/alice/home/temp", agora.http));
+    assert!(product.contains("mosquitto_sub"), "{product}");
     let metrics = http_get(&format!("http://{}/metrics", agora.http));
     assert!(metrics.contains("agora_auth_success_total"), "{metrics}");
     assert!(
