@@ -1440,3 +1440,52 @@ fn a_period_purchase_ends_by_itself_and_cuts_the_buyer_off() {
     let p = api.expect(200, "GET", &format!("/purchases/{id}"), Some(&bob), None);
     assert_eq!(p["state"], "expired", "{p}");
 }
+
+#[test]
+fn agora_token_output_verifies_with_pyjwt_using_the_public_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pem = dir.path().join("device.pem");
+    let out = run_with_stdin(
+        Command::new(agora_bin())
+            .args(["keygen", "--out"])
+            .arg(&pem),
+        b"",
+    );
+    assert!(out.status.success());
+    let public = dir.path().join("device.pub.pem");
+    std::fs::write(&public, &out.stdout).expect("public key");
+    let tok = run_with_stdin(
+        Command::new(agora_bin())
+            .args(["token", "--key"])
+            .arg(&pem)
+            .args(["--iss", "alice$home$meter", "--ttl", "10m"]),
+        b"",
+    );
+    let token = String::from_utf8(tok.stdout)
+        .expect("token")
+        .trim()
+        .to_owned();
+    let script = "import sys, jwt\n\
+        pub = open(sys.argv[1]).read()\n\
+        c = jwt.decode(sys.argv[2], pub, algorithms=['RS256'], issuer='alice$home$meter', options={'require': ['exp', 'iat', 'iss']})\n\
+        assert c['exp'] - c['iat'] == 600, c\n\
+        print('verified', c['iss'])\n";
+    require("python3");
+    let out = run_with_stdin(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&public)
+            .arg(&token),
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "PyJWT refused agora token's output: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "verified alice$home$meter"
+    );
+}
