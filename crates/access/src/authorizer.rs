@@ -348,22 +348,32 @@ impl Authorizer for Access {
         let now = SystemTime::now();
         let right = Principal::of(who).and_then(|p| rules::may_publish(&index, p, topic, now));
         match right {
-            Some(PublishRight::Data(product)) => {
-                // The seam passes no payload size on publish; bytes are
-                // metered per delivery (per purchase) instead.
-                product.meter.record(0, now);
-                if let Some(device) = index.device(&who.username) {
-                    device.meter.messages.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(())
-            }
-            Some(PublishRight::Command(_) | PublishRight::Admin) => Ok(()),
+            // Metering happens in `published`, which knows the payload size.
+            Some(PublishRight::Data(_) | PublishRight::Command(_) | PublishRight::Admin) => Ok(()),
             None => {
                 self.shared
                     .metrics
                     .publish_denied
                     .fetch_add(1, Ordering::Relaxed);
                 Err(ReasonCode::NotAuthorized)
+            }
+        }
+    }
+
+    fn published(&self, who: &Identity, topic: &str, payload_len: usize) {
+        // Only a device's data counts as the product's liveness.
+        let Some(device @ Principal::Device { .. }) = Principal::of(who) else {
+            return;
+        };
+        let index = self.shared.index.load();
+        let now = SystemTime::now();
+        if let Some(PublishRight::Data(product)) = rules::may_publish(&index, device, topic, now) {
+            product.meter.record(payload_len as u64, now);
+            if let Some(d) = index.device(&who.username) {
+                d.meter.messages.fetch_add(1, Ordering::Relaxed);
+                d.meter
+                    .bytes
+                    .fetch_add(payload_len as u64, Ordering::Relaxed);
             }
         }
     }

@@ -116,6 +116,7 @@ async fn deliveries_and_publications_are_counted_and_flushed_to_the_store() {
             .authorize_publish(&device, "alice/home/temp", QoS::AtMostOnce, false)
             .is_ok()
     );
+    access.published(&device, "alice/home/temp", 7);
     assert!(
         access
             .authorize_publish(&buyer, "alice/home/temp", QoS::AtMostOnce, false)
@@ -142,6 +143,7 @@ async fn deliveries_and_publications_are_counted_and_flushed_to_the_store() {
     assert_eq!((p.used_messages, p.used_bytes), (3, 30));
     let activity = store.product_activity(product.id).await.expect("activity");
     assert_eq!(activity.published_messages, 1);
+    assert_eq!(activity.published_bytes, 7);
     assert!(activity.last_data_at.is_some());
     // Flushing again adds nothing.
     access.flush(&store).await;

@@ -253,6 +253,14 @@ pub trait Authorizer: Send + Sync + 'static {
         payload_len: usize,
         kind: DeliveryKind,
     ) -> bool;
+
+    /// Called once for each PUBLISH that [`authorize_publish`](Authorizer::authorize_publish)
+    /// allowed, with its payload size, just before it is routed: the place to
+    /// meter what publishers send (e.g. a product's liveness). Not called for
+    /// wills. Synchronous, in memory, no I/O. Does nothing by default.
+    fn published(&self, who: &Identity, topic: &str, payload_len: usize) {
+        let _ = (who, topic, payload_len);
+    }
 }
 
 #[cfg(test)]

@@ -1122,6 +1122,9 @@ impl Conn {
             }
             return self.refuse_publish(&p, code, "not authorized");
         }
+        inner
+            .auth
+            .published(&self.identity, &p.topic, p.payload.len());
 
         let mut properties = std::mem::take(&mut p.properties);
         properties.subscription_identifiers.clear();
