@@ -16,6 +16,7 @@
 //! [`Identity`] attachment; the per-packet checks are then a walk over a few
 //! strings, with no lock and no allocation.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -121,7 +122,7 @@ struct User {
 pub struct StaticAuth {
     allow_anonymous: bool,
     anonymous_acl: Vec<AclRule>,
-    users: std::collections::HashMap<String, Arc<User>>,
+    users: HashMap<String, Arc<User>>,
     /// Verified against for unknown users, so that "no such user" and "wrong
     /// password" take the same time and cannot be told apart.
     dummy_hash: String,
@@ -130,6 +131,20 @@ pub struct StaticAuth {
     /// argon2 costs ~19 MiB and milliseconds per verification: at most this
     /// many run at once, so a login storm cannot take every core or the memory.
     verifications: tokio::sync::Semaphore,
+    /// Recently verified (user, SHA-256 of the password): a device that
+    /// reconnects with the same password skips argon2. A hit needs the
+    /// password itself, so the cache grants nothing a guess could not.
+    recent: parking_lot::Mutex<HashMap<String, ([u8; 32], std::time::Instant)>>,
+}
+
+/// How long a verified password is remembered.
+const RECENT_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+/// Most users remembered at once.
+const RECENT_MAX: usize = 10_000;
+
+fn digest(password: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(password).into()
 }
 
 /// The rules of one session, with placeholders resolved.
@@ -142,7 +157,7 @@ struct SessionRules {
 impl StaticAuth {
     /// Validates the configuration: names, hashes and patterns.
     pub fn new(config: StaticAuthConfig) -> Result<StaticAuth, StaticAuthError> {
-        let mut users = std::collections::HashMap::new();
+        let mut users = HashMap::new();
         for u in config.users {
             if u.username.is_empty() {
                 return Err(StaticAuthError::EmptyUsername);
@@ -179,6 +194,7 @@ impl StaticAuth {
             verifications: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
+            recent: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
@@ -208,6 +224,27 @@ impl StaticAuth {
         id.superuser = superuser;
         id.attachment = Some(Arc::new(rules));
         id
+    }
+}
+
+impl StaticAuth {
+    fn recently_verified(&self, username: &str, presented: &[u8; 32]) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let recent = self.recent.lock();
+        recent
+            .get(username)
+            .is_some_and(|(d, at)| at.elapsed() < RECENT_TTL && bool::from(d.ct_eq(presented)))
+    }
+
+    fn remember(&self, username: &str, presented: [u8; 32]) {
+        let mut recent = self.recent.lock();
+        if recent.len() >= RECENT_MAX {
+            recent.retain(|_, (_, at)| at.elapsed() < RECENT_TTL);
+            if recent.len() >= RECENT_MAX {
+                recent.clear();
+            }
+        }
+        recent.insert(username.to_owned(), (presented, std::time::Instant::now()));
     }
 }
 
@@ -288,6 +325,13 @@ impl Authorizer for StaticAuth {
                 .as_ref()
                 .map_or_else(|| self.dummy_hash.clone(), |u| u.hash.clone());
             let password = req.password.clone().unwrap_or_default();
+            let presented = digest(&password);
+            if let Some(u) = &user
+                && self.recently_verified(&u.username, &presented)
+            {
+                log_accept(&u.username, req.peer);
+                return Ok(self.identity(&u.username, &client_id, u.superuser, &u.acl));
+            }
             // argon2 takes milliseconds of CPU: keep it off the runtime's workers.
             let Ok(_permit) = self.verifications.acquire().await else {
                 return Err(bad_credentials());
@@ -304,6 +348,7 @@ impl Authorizer for StaticAuth {
             .unwrap_or(false);
             match user {
                 Some(u) if verified => {
+                    self.remember(&u.username, presented);
                     log_accept(&u.username, req.peer);
                     Ok(self.identity(&u.username, &client_id, u.superuser, &u.acl))
                 }
@@ -535,6 +580,25 @@ mod tests {
             a.authenticate(other).await.is_ok(),
             "another address is unaffected"
         );
+    }
+
+    #[tokio::test]
+    async fn a_reconnect_with_the_same_password_skips_argon2_but_a_wrong_one_does_not_pass() {
+        let a = auth(false);
+        a.authenticate(req(Some("sensor1"), "correct horse battery", "c"))
+            .await
+            .expect("first");
+        assert!(a.recently_verified("sensor1", &digest(b"correct horse battery")));
+        assert!(!a.recently_verified("sensor1", &digest(b"wrong")));
+        assert!(!a.recently_verified("dashboard", &digest(b"correct horse battery")));
+        a.authenticate(req(Some("sensor1"), "correct horse battery", "c"))
+            .await
+            .expect("again");
+        let refused = a
+            .authenticate(req(Some("sensor1"), "wrong", "c"))
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.reason, ReasonCode::BadUserNameOrPassword);
     }
 
     #[test]
