@@ -278,7 +278,10 @@ MACHINE_RAM=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo
 MOSQ_VERSION=$({ "$MOSQUITTO" -h 2>&1 || true; } | head -1 | sed 's/^mosquitto version //')
 AGORA_VERSION=$("$AGORA" --version 2>/dev/null | head -1 || echo "agora (not run)")
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo " (with uncommitted changes)" || true)
+# (Not `| grep -q`: it exits early, git dies of SIGPIPE, and pipefail hides the match.)
+CHANGES=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null || true)
+DIRTY=$([[ -n $CHANGES ]] && echo " plus uncommitted changes in the working tree" || true)
+BUILT=$(date -u -r "$AGORA" +%Y-%m-%dT%H:%MZ 2>/dev/null || echo "?")
 
 # The larger of the average and the marginal cost: neither flatters.
 IDLE_B='[.result.bytes_per_connection, .result.marginal_bytes_per_connection] | max'
@@ -296,7 +299,7 @@ TABLE="$WORK/table.md"
     echo "Run $START$( [[ $QUICK == 1 ]] && echo ' (`--quick`: 2 s windows, smaller counts; indicative only)')."
     echo
     echo "- Machine: $(nproc) CPUs ($MACHINE_CPU), $MACHINE_RAM RAM, Linux $(uname -r); load average $LOAD_BEFORE before, $LOAD_AFTER after (the machine is shared)."
-    echo "- Versions: Mosquitto $MOSQ_VERSION; $AGORA_VERSION at $COMMIT$DIRTY; agora-bench $("$BENCH" --version | awk '{print $2}'), one thread."
+    echo "- Versions: Mosquitto $MOSQ_VERSION; $AGORA_VERSION, release binary built $BUILT (HEAD $COMMIT$DIRTY at run time); agora-bench $("$BENCH" --version | awk '{print $2}'), one thread."
     echo "- Settings, both brokers: loopback, $INFLIGHT in-flight QoS 1/2 messages and $QUEUED queued messages per session, one ACL rule (\`bench/#\` readwrite) checked for anonymous and authenticated clients, password auth for user \`$USER_NAME\` (Mosquitto: sha512-pbkdf2 from \`mosquitto_passwd\`; Agora: argon2id from \`agora hash-password\`), TCP_NODELAY, no persistence. Message scenarios connect with the password; 64-byte payloads."
     echo "- Windows: $( [[ $QUICK == 1 ]] && echo '2 s measured after 1 s warm-up' || echo '10 s measured after 2 s warm-up'); throughput = messages delivered to subscribers per second in the window; latency = publish-to-deliver, measured on messages sent in the window."
     echo
