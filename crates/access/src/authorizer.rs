@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use agora_broker::auth::{AuthFuture, Authorizer, ConnectRequest, DeliveryKind, Identity, Refusal};
 use agora_broker::throttle::{LoginThrottle, ThrottleConfig};
-use agora_market::{ProductId, PurchaseId, SecretHash};
+use agora_market::{PurchaseId, SecretHash};
 use agora_mqtt::{QoS, ReasonCode};
 use agora_store::Store;
 use arc_swap::ArcSwap;
@@ -21,10 +21,10 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::index::{DeviceKey, Index};
 use crate::jwt::{self, JwtPolicy};
-use crate::meter::{Liveness, Meters};
+use crate::meter::Meters;
 use crate::metrics::{AccessMetrics, AuthFailure};
 use crate::principal::Principal;
-use crate::rules::{self, Delivery, PublishRight};
+use crate::rules::{self, Delivery};
 
 /// Settings of the access layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,17 +153,6 @@ impl Access {
     /// The counters, for `/metrics`.
     pub fn metrics(&self) -> &AccessMetrics {
         &self.shared.metrics
-    }
-
-    /// Liveness of the product `id` (what its devices published since start).
-    pub fn liveness(&self, id: ProductId) -> Liveness {
-        self.shared
-            .meters
-            .lock()
-            .products
-            .get(&id)
-            .map(|m| m.liveness())
-            .unwrap_or_default()
     }
 
     fn refuse(
@@ -346,35 +335,32 @@ impl Authorizer for Access {
     ) -> Result<(), ReasonCode> {
         let index = self.shared.index.load();
         let now = SystemTime::now();
-        let right = Principal::of(who).and_then(|p| rules::may_publish(&index, p, topic, now));
-        match right {
+        if Principal::of(who).is_some_and(|p| rules::may_publish(&index, p, topic, now)) {
             // Metering happens in `published`, which knows the payload size.
-            Some(PublishRight::Data(_) | PublishRight::Command(_) | PublishRight::Admin) => Ok(()),
-            None => {
-                self.shared
-                    .metrics
-                    .publish_denied
-                    .fetch_add(1, Ordering::Relaxed);
-                Err(ReasonCode::NotAuthorized)
-            }
+            return Ok(());
         }
+        self.shared
+            .metrics
+            .publish_denied
+            .fetch_add(1, Ordering::Relaxed);
+        Err(ReasonCode::NotAuthorized)
     }
 
     fn published(&self, who: &Identity, topic: &str, payload_len: usize) {
-        // Only a device's data counts as the product's liveness.
-        let Some(device @ Principal::Device { .. }) = Principal::of(who) else {
+        // Only a device's data counts as the product's liveness. The broker
+        // calls this only after `authorize_publish` allowed the topic, so the
+        // product lookup is all that is left to do.
+        if !matches!(Principal::of(who), Some(Principal::Device { .. })) {
+            return;
+        }
+        let Some((t, rest)) = rules::split_product(topic) else {
             return;
         };
         let index = self.shared.index.load();
-        let now = SystemTime::now();
-        if let Some(PublishRight::Data(product)) = rules::may_publish(&index, device, topic, now) {
-            product.meter.record(payload_len as u64, now);
-            if let Some(d) = index.device(&who.username) {
-                d.meter.messages.fetch_add(1, Ordering::Relaxed);
-                d.meter
-                    .bytes
-                    .fetch_add(payload_len as u64, Ordering::Relaxed);
-            }
+        if let Some(product) = index.product(t)
+            && !rules::is_command(rest)
+        {
+            product.meter.record(payload_len as u64, SystemTime::now());
         }
     }
 

@@ -24,7 +24,7 @@ use agora_store::Entitlements;
 use jsonwebtoken::DecodingKey;
 use sha2::{Digest, Sha256};
 
-use crate::meter::{DeviceMeter, Meters, ProductMeter, PurchaseMeter};
+use crate::meter::{Meters, ProductMeter, PurchaseMeter};
 use crate::principal::Fingerprint;
 
 /// An account.
@@ -71,8 +71,6 @@ pub struct DeviceEntry {
     pub key: DeviceKey,
     /// Changes when the credential is rotated.
     pub fingerprint: Fingerprint,
-    /// What it published.
-    pub meter: Arc<DeviceMeter>,
 }
 
 /// A live product.
@@ -218,7 +216,6 @@ impl Index {
                     hub_id: d.hub_id,
                     key,
                     fingerprint: fp,
-                    meter: meters.device(d.id),
                 },
             );
         }

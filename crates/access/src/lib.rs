@@ -16,8 +16,8 @@
 //! - [`rules`]: SPEC §4 as pure functions over the index: the only place that
 //!   decides.
 //! - [`jwt`]: RS256 device tokens (SPEC §3).
-//! - [`meter`]: per-purchase, per-product and per-device counters (atomics on
-//!   the hot path, flushed to the store every few seconds).
+//! - [`meter`]: per-purchase and per-product counters (atomics on the hot
+//!   path, flushed to the store every few seconds).
 //! - [`metrics`]: counters for `/metrics`.
 //!
 //! The hot path (`authorize_publish`, `authorize_subscribe`,
@@ -36,5 +36,4 @@ pub mod sync;
 
 pub use authorizer::{Access, AccessConfig};
 pub use jwt::JwtPolicy;
-pub use meter::Liveness;
 pub use metrics::AccessMetrics;

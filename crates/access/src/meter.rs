@@ -1,5 +1,5 @@
-//! Meters: messages and bytes delivered per purchase, published per device
-//! and per product, counted with atomics on the hot path.
+//! Meters: messages and bytes delivered per purchase and published per
+//! product, counted with atomics on the hot path.
 //!
 //! Meters live outside the index (in [`Meters`]) and are handed to each new
 //! index by id, so an index rebuild never loses a count. A purchase meter
@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use agora_market::{DeviceId, ProductId, PurchaseId};
-use serde::Serialize;
+use agora_market::{ProductId, PurchaseId};
 
 /// Counters of one purchase.
 #[derive(Debug, Default)]
@@ -128,40 +127,6 @@ impl ProductMeter {
         self.flushed_messages.fetch_sub(messages, Ordering::AcqRel);
         self.flushed_bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
-
-    /// A copy for display.
-    pub fn liveness(&self) -> Liveness {
-        let last = self.last_ms.load(Ordering::Relaxed);
-        let interval = self.interval_ms.load(Ordering::Relaxed);
-        Liveness {
-            messages: self.messages.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            last_message_ms: (last != 0).then_some(last),
-            measured_interval_ms: (interval != 0).then_some(interval),
-        }
-    }
-}
-
-/// A product's liveness: what a buyer looks at before paying (SPEC §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct Liveness {
-    /// Messages published since the server started.
-    pub messages: u64,
-    /// Bytes published since the server started.
-    pub bytes: u64,
-    /// Time of the last message, in milliseconds since the Unix epoch.
-    pub last_message_ms: Option<u64>,
-    /// Measured (smoothed) interval between messages, in milliseconds.
-    pub measured_interval_ms: Option<u64>,
-}
-
-/// Counters of one device.
-#[derive(Debug, Default)]
-pub struct DeviceMeter {
-    /// Messages published.
-    pub messages: AtomicU64,
-    /// Bytes published.
-    pub bytes: AtomicU64,
 }
 
 /// Every meter, by id; survives index rebuilds.
@@ -171,8 +136,6 @@ pub struct Meters {
     pub purchases: HashMap<PurchaseId, Arc<PurchaseMeter>>,
     /// Per product.
     pub products: HashMap<ProductId, Arc<ProductMeter>>,
-    /// Per device.
-    pub devices: HashMap<DeviceId, Arc<DeviceMeter>>,
 }
 
 impl Meters {
@@ -192,11 +155,6 @@ impl Meters {
     /// The meter of product `id`.
     pub fn product(&mut self, id: ProductId) -> Arc<ProductMeter> {
         self.products.entry(id).or_default().clone()
-    }
-
-    /// The meter of device `id`.
-    pub fn device(&mut self, id: DeviceId) -> Arc<DeviceMeter> {
-        self.devices.entry(id).or_default().clone()
     }
 }
 
@@ -246,9 +204,10 @@ mod tests {
         for i in 0..5 {
             p.record(10, t0 + Duration::from_secs(5 * i));
         }
-        let l = p.liveness();
-        assert_eq!(l.messages, 5);
-        assert_eq!(l.measured_interval_ms, Some(5000));
-        assert_eq!(l.last_message_ms, Some(1_000_020_000));
+        let (messages, bytes, last_ms, interval_ms) = p.drain().expect("five new messages");
+        assert_eq!((messages, bytes), (5, 50));
+        assert_eq!(interval_ms, Some(5000));
+        assert_eq!(last_ms, 1_000_020_000);
+        assert_eq!(p.drain(), None, "reported once");
     }
 }

@@ -50,48 +50,30 @@ fn product_of<'i, 't>(index: &'i Index, topic: &'t str) -> Option<(&'i ProductEn
     Some((index.product(t)?, rest))
 }
 
-/// A granted publication.
-#[derive(Debug, Clone, Copy)]
-pub enum PublishRight<'a> {
-    /// A device's data: count it in the product's liveness.
-    Data(&'a ProductEntry),
-    /// A command into a product's `T/cmd…` channel.
-    Command(&'a ProductEntry),
-    /// An admin, who may publish anywhere.
-    Admin,
-}
-
-/// Whether `who` may publish to `topic` (a valid topic name); `None` = refused.
-pub fn may_publish<'a>(
-    index: &'a Index,
-    who: &Principal,
-    topic: &str,
-    now: SystemTime,
-) -> Option<PublishRight<'a>> {
+/// Whether `who` may publish to `topic` (a valid topic name).
+pub fn may_publish(index: &Index, who: &Principal, topic: &str, now: SystemTime) -> bool {
     match who {
-        Principal::Account { admin: true, .. } => Some(PublishRight::Admin),
+        Principal::Account { admin: true, .. } => true,
         Principal::Device {
             hub_id, owner_id, ..
-        } => {
-            let (p, rest) = product_of(index, topic)?;
-            (p.hub_id == *hub_id && !is_command(rest) && !index.is_suspended(*owner_id))
-                .then_some(PublishRight::Data(p))
-        }
+        } => product_of(index, topic).is_some_and(|(p, rest)| {
+            p.hub_id == *hub_id && !is_command(rest) && !index.is_suspended(*owner_id)
+        }),
         Principal::Account {
             id, key_products, ..
         } => {
-            let (p, rest) = product_of(index, topic)?;
+            let Some((p, rest)) = product_of(index, topic) else {
+                return false;
+            };
             if !is_command(rest) || index.is_suspended(*id) {
-                return None;
+                return false;
             }
             if p.owner_id == *id {
-                return Some(PublishRight::Command(p));
+                return true;
             }
-            let purchase = index.purchase(*id, p.id)?;
-            (p.kind.takes_commands()
-                && purchase.live_at(now)
-                && Principal::key_covers(key_products, p.id))
-            .then_some(PublishRight::Command(p))
+            p.kind.takes_commands()
+                && Principal::key_covers(key_products, p.id)
+                && index.purchase(*id, p.id).is_some_and(|u| u.live_at(now))
         }
     }
 }
@@ -299,9 +281,9 @@ mod tests {
         ] {
             assert!(!may_subscribe(&index, &bob, filter, now), "{filter}");
         }
-        assert!(may_publish(&index, &bob, "alice/home/temp", now).is_none());
+        assert!(!may_publish(&index, &bob, "alice/home/temp", now));
         assert!(
-            may_publish(&index, &bob, "alice/home/temp/cmd/x", now).is_none(),
+            !may_publish(&index, &bob, "alice/home/temp/cmd/x", now),
             "a sensor takes no commands"
         );
     }

@@ -9,8 +9,9 @@
 //! at `refill_per_minute`, and at `burst` the address is refused (CONNACK
 //! 0x9F Connection rate exceeded; MQTT 3.1.1 gets 0x03 Server unavailable)
 //! until the level drops below it again. The table is bounded: when it is
-//! full, drained entries are pruned, and if none can be, the oldest entry
-//! goes, so a flood of spoofed addresses cannot grow it without limit.
+//! full, drained entries are pruned, and if that frees less than a quarter
+//! the table starts over, so a flood of addresses can neither grow it without
+//! limit nor make every failure scan it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -90,10 +91,11 @@ impl LoginThrottle {
                 let minutes = now.saturating_duration_since(b.at).as_secs_f64() / 60.0;
                 b.level - minutes * self.config.refill_per_minute > 0.0
             });
-            if buckets.len() >= self.config.max_entries
-                && let Some(oldest) = buckets.iter().min_by_key(|(_, b)| b.at).map(|(k, _)| *k)
-            {
-                buckets.remove(&oldest);
+            // Pruning scans the whole table; if it freed little, start over, so
+            // that a flood of fresh addresses costs O(1) per failure on average
+            // instead of a full scan each time.
+            if buckets.len() > self.config.max_entries / 4 * 3 {
+                buckets.clear();
             }
         }
         let level = buckets.get(&ip).map_or(0.0, |b| self.drained(*b, now));
