@@ -10,8 +10,9 @@
 //! 0x9F Connection rate exceeded; MQTT 3.1.1 gets 0x03 Server unavailable)
 //! until the level drops below it again. The table is bounded: when it is
 //! full, drained entries are pruned, and if that frees less than a quarter
-//! the table starts over, so a flood of addresses can neither grow it without
-//! limit nor make every failure scan it.
+//! the least-charged entries go, so a flood of addresses can neither grow it
+//! without limit, nor make every failure scan it, nor wipe the record of an
+//! address that is being refused.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -87,15 +88,24 @@ impl LoginThrottle {
     fn failed_at(&self, ip: IpAddr, now: Instant) {
         let mut buckets = self.buckets.lock();
         if buckets.len() >= self.config.max_entries && !buckets.contains_key(&ip) {
-            buckets.retain(|_, b| {
-                let minutes = now.saturating_duration_since(b.at).as_secs_f64() / 60.0;
-                b.level - minutes * self.config.refill_per_minute > 0.0
-            });
-            // Pruning scans the whole table; if it freed little, start over, so
-            // that a flood of fresh addresses costs O(1) per failure on average
-            // instead of a full scan each time.
-            if buckets.len() > self.config.max_entries / 4 * 3 {
-                buckets.clear();
+            buckets.retain(|_, b| self.drained(*b, now) > 0.0);
+            // Pruning scans the whole table, so it must free a good share of
+            // it for a flood of fresh addresses to cost O(1) per failure on
+            // average. If draining freed too little, the least-charged
+            // entries go: an address at its limit keeps its record, whatever
+            // the flood.
+            let keep = self.config.max_entries / 4 * 3;
+            if buckets.len() > keep {
+                let cut = buckets.len() - keep;
+                let mut levels: Vec<f64> =
+                    buckets.values().map(|b| self.drained(*b, now)).collect();
+                let (_, &mut threshold, _) = levels.select_nth_unstable_by(cut - 1, f64::total_cmp);
+                let mut dropped = 0;
+                buckets.retain(|_, b| {
+                    let drop = dropped < cut && self.drained(*b, now) <= threshold;
+                    dropped += usize::from(drop);
+                    !drop
+                });
             }
         }
         let level = buckets.get(&ip).map_or(0.0, |b| self.drained(*b, now));
@@ -148,5 +158,25 @@ mod tests {
             t.failed_at(ip(i), t0 + Duration::from_millis(u64::from(i)));
         }
         assert!(t.buckets.lock().len() <= 4);
+    }
+
+    #[test]
+    fn a_flood_of_fresh_addresses_does_not_forgive_a_refused_one() {
+        let t = LoginThrottle::new(ThrottleConfig {
+            burst: 3.0,
+            refill_per_minute: 1.0,
+            max_entries: 8,
+        });
+        let t0 = Instant::now();
+        let attacker = IpAddr::from([192, 0, 2, 1]);
+        for _ in 0..3 {
+            t.failed_at(attacker, t0);
+        }
+        assert!(!t.allows_at(attacker, t0));
+        for i in 0..200 {
+            t.failed_at(ip(i), t0);
+            assert!(t.buckets.lock().len() <= 8);
+        }
+        assert!(!t.allows_at(attacker, t0), "still refused after the flood");
     }
 }
