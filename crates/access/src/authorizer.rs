@@ -353,13 +353,7 @@ impl Authorizer for Access {
         if !matches!(Principal::of(who), Some(Principal::Device { .. })) {
             return;
         }
-        let Some((t, rest)) = rules::split_product(topic) else {
-            return;
-        };
-        let index = self.shared.index.load();
-        if let Some(product) = index.product(t)
-            && !rules::is_command(rest)
-        {
+        if let Some(product) = rules::data_product(&self.shared.index.load(), topic) {
             product.meter.record(payload_len as u64, SystemTime::now());
         }
     }

@@ -50,6 +50,14 @@ fn product_of<'i, 't>(index: &'i Index, topic: &'t str) -> Option<(&'i ProductEn
     Some((index.product(t)?, rest))
 }
 
+/// The product whose data a publication to `topic` is (not its command
+/// channel), if any: what a device's allowed publication counts towards.
+pub fn data_product<'i>(index: &'i Index, topic: &str) -> Option<&'i ProductEntry> {
+    product_of(index, topic)
+        .filter(|(_, rest)| !is_command(rest))
+        .map(|(p, _)| p)
+}
+
 /// Whether `who` may publish to `topic` (a valid topic name).
 pub fn may_publish(index: &Index, who: &Principal, topic: &str, now: SystemTime) -> bool {
     match who {
@@ -286,6 +294,16 @@ mod tests {
             !may_publish(&index, &bob, "alice/home/temp/cmd/x", now),
             "a sensor takes no commands"
         );
+    }
+
+    #[test]
+    fn only_data_topics_count_towards_a_product() {
+        let (index, _) = market(None, None);
+        assert!(data_product(&index, "alice/home/temp").is_some());
+        assert!(data_product(&index, "alice/home/temp/deep/level").is_some());
+        assert!(data_product(&index, "alice/home/temp/cmd").is_none());
+        assert!(data_product(&index, "alice/home/temp/cmd/set").is_none());
+        assert!(data_product(&index, "alice/home/other").is_none());
     }
 
     #[test]
