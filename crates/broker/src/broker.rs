@@ -177,10 +177,16 @@ impl Broker {
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
                     }
-                    let broker = self.clone();
-                    self.inner.tracker.spawn(async move {
-                        broker.serve_connection(stream, peer, Transport::Tcp).await;
-                    });
+                    // The connection's own future, not wrapped in another: every
+                    // wrapper would keep a copy of the stream for the
+                    // connection's whole life.
+                    let inner = Arc::clone(&self.inner);
+                    self.inner.tracker.spawn(connection::serve(
+                        inner,
+                        stream,
+                        peer,
+                        Transport::Tcp,
+                    ));
                 }
                 Err(e) => accept_error(e).await,
             }
@@ -203,7 +209,7 @@ impl Broker {
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
                     }
-                    let broker = self.clone();
+                    let inner = Arc::clone(&self.inner);
                     let acceptor = acceptor.clone();
                     let timeout = self.inner.config.tls_handshake_timeout;
                     let stop = self.inner.shutdown.clone();
@@ -213,13 +219,20 @@ impl Broker {
                             () = stop.cancelled() => return,
                             r = handshake => r,
                         };
-                        match tls {
-                            Ok(Ok(tls)) => broker.serve_connection(tls, peer, Transport::Tls).await,
+                        // The stream moves into the connection's future before
+                        // the await, so this block holds no copy of it.
+                        let connection = match tls {
+                            Ok(Ok(tls)) => connection::serve(inner, tls, peer, Transport::Tls),
                             Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
                             }
-                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                        }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        connection.await;
                     });
                 }
                 Err(e) => accept_error(e).await,

@@ -2,16 +2,22 @@
 //! handshake, the reader loop that decodes and handles every packet, and the
 //! orderly close (DISCONNECT reason, will, session expiry).
 //!
-//! A connection is two tasks. This one reads: it decodes packets from its
-//! buffer, handles each (the publish path runs right here, synchronously),
-//! and queues answers for the writer (`writer.rs`), which owns the write half.
-//! The reader also watches the things that end a connection from outside:
-//! shutdown, a command from a take-over or `BrokerControl`, the keep-alive
-//! deadline (1.5 × the keep-alive, [MQTT-3.1.2-24]) and the identity's expiry.
+//! A connection is one task, and every idle connection keeps one, so it is
+//! built to be small (about 2 KiB in all, see docs/benchmarks.md). The task
+//! waits on the stream, the outbox (what publishers queue for this client,
+//! `outbox.rs`) and the things that end a connection from outside: shutdown,
+//! a command from a take-over or `BrokerControl`, the keep-alive deadline
+//! (1.5 × the keep-alive, [MQTT-3.1.2-24]) and the identity's expiry, which
+//! share one timer. Reads are decoded and handled at once (the publish path
+//! runs right here, synchronously); answers and deliveries are encoded and
+//! written by the [`Writer`](crate::writer::Writer), which stops the reading
+//! while the client does not take its output.
+//!
+//! Bytes are read into a per-thread scratch buffer and only then copied into
+//! the connection's own buffer, so an idle connection holds no read buffer.
 //!
 //! The CONNECT phase (read CONNECT, authenticate, refuse or accept) runs under
-//! `connect_timeout` and writes its refusals directly: the writer starts only
-//! once the connection is accepted and attached to its session.
+//! `connect_timeout` and writes its refusals directly.
 //!
 //! With persistence on, a QoS 1/2 PUBLISH whose routing wrote to the store
 //! (a message queued for a stored session, a retained update) is acknowledged
@@ -20,10 +26,14 @@
 //! the committed ticket reaches it. Later acknowledgements queue behind it,
 //! since PUBACKs go out in the order of their PUBLISHes ([MQTT-4.6.0-2]).
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use agora_mqtt::topic::{split_shared, validate_topic_filter};
@@ -33,77 +43,91 @@ use agora_mqtt::{
     UnsubAck, Unsubscribe, Will, decode, encode,
 };
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::sync::CancellationToken;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::watch;
 
 use crate::auth::{ConnectRequest, Identity, Transport};
 use crate::broker::Inner;
 use crate::config::DenyPublish;
+use crate::outbox::Outbox;
 use crate::router::Subscription;
 use crate::session::{AckKind, AckOutcome, Command, Link, Outbound, Session};
 use crate::stats::{DropReason, Limit};
 use crate::will;
 
-/// Bytes the read buffer asks for per read at first (CONNECT and most
-/// packets of a quiet device fit).
+/// Bytes the handshake asks for per read (a CONNECT usually fits).
 const READ_CHUNK: usize = 512;
 
-/// Largest read the buffer grows to for a client that sends in bulk.
-const READ_CHUNK_MAX: usize = 64 * 1024;
+/// Most bytes read at once after the handshake.
+const READ_MAX: usize = 64 * 1024;
 
-/// How much to ask for on the next read: doubled while reads fill what was
-/// offered, halved when they use little of it. An idle connection thus holds
-/// about half a kilobyte of read buffer, a busy publisher reads in 64 KiB bites.
-fn next_chunk(chunk: usize, offered: usize, read: usize) -> usize {
-    if read >= offered {
-        (chunk * 2).min(READ_CHUNK_MAX)
-    } else if read < chunk / 4 {
-        (chunk / 2).max(READ_CHUNK)
-    } else {
-        chunk
-    }
+thread_local! {
+    /// Where an accepted connection's bytes land before they are copied into
+    /// its own buffer (see the module notes).
+    static READ_SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_MAX].into_boxed_slice());
 }
 
 /// Serves one connection until it closes.
-pub(crate) async fn serve<S>(inner: Arc<Inner>, stream: S, peer: SocketAddr, transport: Transport)
+///
+/// This future is what every idle connection holds, so it is one flat
+/// future: each nested async fn that takes its arguments by value keeps its
+/// own copy of them (and of whatever it moves on), which doubled the size.
+#[allow(clippy::manual_async_fn)] // on purpose: see the note in the body
+pub(crate) fn serve<S>(
+    inner: Arc<Inner>,
+    mut stream: S,
+    peer: SocketAddr,
+    transport: Transport,
+) -> impl Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let _tracked = inner.tracker.token();
-    if inner.shutdown.is_cancelled() {
-        return;
-    }
-    let Ok(_permit) = Arc::clone(&inner.permits).try_acquire_owned() else {
-        inner.stats.dropped(DropReason::ConnectionLimit);
-        tracing::debug!(%peer, "connection refused: max_connections reached");
-        return;
-    };
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    // Boxed: the handshake's state (CONNECT, authentication) is large and
-    // short-lived; inline, every connection's future would reserve room for
-    // it for its whole life.
-    let handshake = tokio::time::timeout(
-        inner.config.connect_timeout,
-        Box::pin(handshake(
-            &inner, &mut rd, &mut wr, &mut buf, peer, transport,
-        )),
-    );
-    let accepted = tokio::select! {
-        () = inner.shutdown.cancelled() => return,
-        r = handshake => r,
-    };
-    let accepted = match accepted {
-        Ok(Some(a)) => a,
-        Ok(None) => return,
-        Err(_) => {
-            inner.stats.limit(Limit::ConnectTimeout);
-            tracing::debug!(%peer, "no CONNECT within connect_timeout");
+    // An async block rather than an async fn: an async fn keeps a copy of
+    // its arguments beside the moved-in locals, 72 bytes here (1.2 KiB for TLS).
+    async move {
+        let _tracked = inner.tracker.token();
+        if inner.shutdown.is_cancelled() {
             return;
         }
-    };
-    run(inner, accepted, rd, wr, buf, peer).await;
+        let Ok(_permit) = Arc::clone(&inner.permits).try_acquire_owned() else {
+            inner.stats.dropped(DropReason::ConnectionLimit);
+            tracing::debug!(%peer, "connection refused: max_connections reached");
+            return;
+        };
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        // Boxed: the handshake's state (CONNECT, authentication) is large and
+        // short-lived; inline, every connection's future would reserve room for
+        // it for its whole life.
+        let handshake = tokio::time::timeout(
+            inner.config.connect_timeout,
+            Box::pin(handshake(&inner, &mut stream, &mut buf, peer, transport)),
+        );
+        let accepted = tokio::select! {
+            () = inner.shutdown.cancelled() => return,
+            r = handshake => r,
+        };
+        let accepted = match accepted {
+            Ok(Some(a)) => a,
+            Ok(None) => return,
+            Err(_) => {
+                inner.stats.limit(Limit::ConnectTimeout);
+                tracing::debug!(%peer, "no CONNECT within connect_timeout");
+                return;
+            }
+        };
+        let Attached {
+            mut conn,
+            keep_alive,
+        } = attach(&inner, accepted, peer);
+        conn.session.state.lock().pump(&inner.ctx());
+        let close = conn.serve(&mut stream, &mut buf, keep_alive).await;
+        drop(buf);
+        if conn.finish(&close) {
+            conn.flush(&mut stream).await;
+        }
+        inner.stats.disconnected();
+        tracing::debug!(%peer, user = %conn.identity.username, client = %conn.session.client_id, "disconnected");
+    }
 }
 
 /// A CONNECT that was authenticated and may proceed.
@@ -117,8 +141,7 @@ struct Accepted {
 /// and give `None`.
 async fn handshake<S>(
     inner: &Inner,
-    rd: &mut ReadHalf<S>,
-    wr: &mut WriteHalf<S>,
+    io: &mut S,
     buf: &mut BytesMut,
     peer: SocketAddr,
     transport: Transport,
@@ -143,7 +166,7 @@ where
                 if e.is_unsupported_protocol() {
                     // [MQTT-3.1.2-2]: answer 0x01 (3.1.1 form, which any level understands), then close.
                     let _ = refuse(
-                        wr,
+                        io,
                         Protocol::V311,
                         ReasonCode::UnsupportedProtocolVersion,
                         None,
@@ -156,7 +179,7 @@ where
             }
         }
         buf.reserve(READ_CHUNK);
-        match rd.read_buf(buf).await {
+        match io.read_buf(buf).await {
             Ok(0) | Err(_) => return None,
             Ok(n) => inner.stats.bytes_in(n),
         }
@@ -168,7 +191,7 @@ where
     if connect.client_id.is_empty() {
         if protocol == Protocol::V311 && !connect.clean_start {
             // [MQTT-3.1.3-8]: an empty client id needs Clean Session 1 in 3.1.1.
-            let _ = refuse(wr, protocol, ReasonCode::ClientIdentifierNotValid, None).await;
+            let _ = refuse(io, protocol, ReasonCode::ClientIdentifierNotValid, None).await;
             return None;
         }
         assigned_id = Some(ByteString::from(format!(
@@ -180,7 +203,7 @@ where
     if connect.properties.authentication_method.is_some() {
         // Enhanced authentication (AUTH exchanges) is not offered.
         let _ = refuse(
-            wr,
+            io,
             protocol,
             ReasonCode::BadAuthenticationMethod,
             Some("enhanced authentication is not supported"),
@@ -192,7 +215,7 @@ where
         if w.qos > config.maximum_qos {
             inner.stats.limit(Limit::QosOrRetain);
             let _ = refuse(
-                wr,
+                io,
                 protocol,
                 ReasonCode::QoSNotSupported,
                 Some("will QoS above the maximum QoS"),
@@ -203,7 +226,7 @@ where
         if w.retain && !config.retain_available {
             inner.stats.limit(Limit::QosOrRetain);
             let _ = refuse(
-                wr,
+                io,
                 protocol,
                 ReasonCode::RetainNotSupported,
                 Some("retained messages are not available"),
@@ -214,7 +237,7 @@ where
         if topic_too_big(config, &w.topic) {
             inner.stats.limit(Limit::Topic);
             let _ = refuse(
-                wr,
+                io,
                 protocol,
                 ReasonCode::TopicNameInvalid,
                 Some("will topic too long or too deep"),
@@ -245,7 +268,7 @@ where
             } else {
                 refusal.reason
             };
-            let _ = refuse(wr, protocol, reason, Some(&refusal.message)).await;
+            let _ = refuse(io, protocol, reason, Some(&refusal.message)).await;
             return None;
         }
     };
@@ -268,7 +291,7 @@ where
                 code
             };
             let _ = refuse(
-                wr,
+                io,
                 protocol,
                 code,
                 Some("not authorized to publish the will"),
@@ -308,18 +331,6 @@ async fn refuse<W: AsyncWrite + Unpin>(
     wr.write_all(&out).await?;
     wr.flush().await?;
     wr.shutdown().await
-}
-
-/// Resolves when the store's committed ticket moves; never without a store
-/// (or once its writer has stopped).
-async fn commit_advanced(rx: &mut Option<watch::Receiver<u64>>) {
-    let moved = match rx {
-        Some(rx) => rx.changed().await.is_ok(),
-        None => false,
-    };
-    if !moved {
-        std::future::pending::<()>().await;
-    }
 }
 
 /// Retain Handling: 0 always sends retained messages, 1 only for a new
@@ -400,9 +411,14 @@ struct Conn {
     protocol: Protocol,
     identity: Identity,
     peer: SocketAddr,
-    tx: mpsc::Sender<Outbound>,
-    /// Inbound topic aliases (MQTT 5).
-    aliases: HashMap<u16, ByteString>,
+    /// What publishers queue for this client.
+    outbox: Arc<Outbox>,
+    /// Encodes and writes the outbox and the connection's own answers.
+    writer: crate::writer::Writer,
+    /// Inbound topic aliases (MQTT 5). Boxed on first use: most clients set none.
+    // An empty map is 48 bytes inline; boxed and absent, 8.
+    #[allow(clippy::box_collection)]
+    aliases: Option<Box<HashMap<u16, ByteString>>>,
     /// Boxed: a will with properties is hundreds of bytes, and most clients have none.
     will: Option<Box<Will>>,
     /// Session Expiry Interval asked for at CONNECT (capped), for the DISCONNECT rule [MQTT-3.14.2-2].
@@ -412,20 +428,15 @@ struct Conn {
     problem_information: bool,
     /// Token bucket for `max_publish_rate`: tokens left and when it was last filled.
     rate: Option<(f64, Instant)>,
+    /// Reading is paused until then (`max_publish_rate`).
+    resume_at: Option<Instant>,
     /// Acknowledgements waiting for a store commit (ticket, packet), in order.
     pending: VecDeque<(u64, Outbound)>,
-    /// The store's committed ticket, when persistence is on.
-    committed: Option<watch::Receiver<u64>>,
 }
 
 /// A connection attached to its session, ready to run.
 struct Attached {
     conn: Conn,
-    ctl: oneshot::Receiver<Command>,
-    rx: mpsc::Receiver<Outbound>,
-    peer: crate::writer::Peer,
-    /// Re-sends that did not fit the outbound queue at once.
-    resends: Vec<Outbound>,
     keep_alive: u16,
 }
 
@@ -493,15 +504,14 @@ fn attach(inner: &Arc<Inner>, a: Box<Accepted>, peer: SocketAddr) -> Attached {
         }
     }
 
-    let (tx, rx) = mpsc::channel(config.outbound_queue);
-    let (ctl_tx, ctl_rx) = oneshot::channel();
+    let outbox = Arc::new(Outbox::new(config.outbound_queue));
     let conn_id = inner.next_conn_id();
     let identity = a.identity;
     let key = (Arc::clone(&identity.username), client_id.clone());
 
     // Attach under the registry's write lock: no publish can reach the new
     // link before the CONNACK is first in its queue.
-    let (session, discarded, resends) = {
+    let (session, discarded) = {
         let mut registry = inner.registry.write();
         let existing = registry.get(&key).cloned();
         let resumable = existing.filter(|s| !c.clean_start && !s.state.lock().ended);
@@ -522,8 +532,7 @@ fn attach(inner: &Arc<Inner>, a: Box<Accepted>, peer: SocketAddr) -> Attached {
             reason: ReasonCode::Success,
             properties: props,
         };
-        // The queue is new and at least 16 long, so this cannot fail.
-        let _ = tx.try_send(Outbound::Packet(Box::new(Packet::ConnAck(ack))));
+        outbox.push(Outbound::Packet(Box::new(Packet::ConnAck(ack))));
         let mut state = session.state.lock();
         if let Some(mut old) = state.link.take() {
             old.tell(Command::Close {
@@ -549,8 +558,7 @@ fn attach(inner: &Arc<Inner>, a: Box<Accepted>, peer: SocketAddr) -> Attached {
         session.connected.store(true, Ordering::Relaxed);
         state.link = Some(Link {
             conn_id,
-            tx: tx.clone(),
-            ctl: Some(ctl_tx),
+            outbox: Arc::clone(&outbox),
             protocol,
             window,
             max_packet: if v5 {
@@ -560,22 +568,14 @@ fn attach(inner: &Arc<Inner>, a: Box<Accepted>, peer: SocketAddr) -> Attached {
             },
         });
         inner.store_session(&session, &state, false);
-        // Re-sends go first, in order, while the queue has room (it usually
-        // has: the window is rarely wider than the queue); the rest follow as
-        // soon as the writer makes room.
-        let mut resends = state.resends(&inner.ctx()).into_iter();
-        let mut rest = Vec::new();
-        for o in resends.by_ref() {
-            if let Err(mpsc::error::TrySendError::Full(o) | mpsc::error::TrySendError::Closed(o)) =
-                tx.try_send(o)
-            {
-                rest.push(o);
-                break;
-            }
+        // Re-sends go first, in order, right behind the CONNACK. They may
+        // take the outbox past its capacity (the window bounds them), which
+        // only makes new deliveries wait until they are written.
+        for o in state.resends(&inner.ctx()) {
+            outbox.push(o);
         }
-        rest.extend(resends);
         drop(state);
-        (session, discarded, rest)
+        (session, discarded)
     };
     if let Some(old) = discarded {
         // A Clean Start replaced this session: its connection (if any) is
@@ -613,8 +613,9 @@ fn attach(inner: &Arc<Inner>, a: Box<Accepted>, peer: SocketAddr) -> Attached {
         protocol,
         identity,
         peer,
-        tx,
-        aliases: HashMap::new(),
+        outbox,
+        writer: crate::writer::Writer::new(peer_info),
+        aliases: None,
         will: c.will.map(|w| {
             // As for the client id: do not keep the CONNECT's buffer alive.
             Box::new(Will {
@@ -629,129 +630,93 @@ fn attach(inner: &Arc<Inner>, a: Box<Accepted>, peer: SocketAddr) -> Attached {
             .config
             .max_publish_rate
             .map(|r| (f64::from(r), Instant::now())),
+        resume_at: None,
         pending: VecDeque::new(),
-        committed: inner.persist.as_ref().map(|p| p.committed()),
     };
 
-    Attached {
-        conn,
-        ctl: ctl_rx,
-        rx,
-        peer: peer_info,
-        resends,
-        keep_alive,
-    }
+    Attached { conn, keep_alive }
 }
 
-/// Runs an accepted connection to the end.
-async fn run<S>(
-    inner: Arc<Inner>,
-    // Boxed, like everything the handshake hands over: a CONNECT is about a
-    // kilobyte, and a by-value slot for it in each future along the way
-    // would stay reserved for the connection's whole life.
-    a: Box<Accepted>,
-    mut rd: ReadHalf<S>,
-    wr: WriteHalf<S>,
-    mut buf: BytesMut,
-    peer: SocketAddr,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let Attached {
-        mut conn,
-        mut ctl,
-        rx,
-        peer: peer_info,
-        resends,
-        keep_alive,
-    } = attach(&inner, a, peer);
-    let writer_done = CancellationToken::new();
-    let writer = inner.tracker.spawn(crate::writer::run(
-        wr,
-        rx,
-        Arc::clone(&conn.session),
-        peer_info,
-        Arc::clone(&inner),
-        writer_done.clone(),
-    ));
+/// What the stream had for the connection's loop.
+enum Io {
+    /// This many bytes were read into the buffer.
+    Read(usize),
+    /// The client went away (EOF, or the stream failed).
+    Gone,
+    /// The connection was told to close (take-over, `BrokerControl`).
+    Told(Command),
+}
 
-    let mut close = None;
-    for o in resends {
-        if conn.tx.send(o).await.is_err() {
-            close = Some(Close::Gone);
-            break;
-        }
-    }
-    conn.session.state.lock().pump(&inner.ctx());
+/// Waits for the store's committed ticket to move, owning the receiver
+/// meanwhile; `None` once the store's writer has stopped. Boxed and made
+/// only while acknowledgements wait, so connections without any do not
+/// carry its state.
+type CommitWait = Pin<Box<dyn Future<Output = Option<watch::Receiver<u64>>> + Send>>;
 
-    let close = match close {
-        Some(c) => c,
-        None => {
-            conn.read_loop(&mut rd, &mut buf, &mut ctl, keep_alive, &writer_done)
-                .await
-        }
-    };
-    conn.finish(close, writer).await;
+fn wait_for_commit(mut rx: watch::Receiver<u64>) -> CommitWait {
+    Box::pin(async move { rx.changed().await.ok().map(|()| rx) })
+}
+
+/// The earliest of the deadlines that are set.
+fn earliest(deadlines: [Option<Instant>; 3]) -> Option<Instant> {
+    deadlines.into_iter().flatten().min()
 }
 
 impl Conn {
-    async fn read_loop<R: AsyncRead + Unpin>(
+    /// Serves the connection until something ends it.
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
-        rd: &mut R,
+        io: &mut S,
         buf: &mut BytesMut,
-        ctl: &mut oneshot::Receiver<Command>,
         keep_alive: u16,
-        writer_done: &CancellationToken,
     ) -> Close {
         let inner = Arc::clone(&self.inner);
         let limit = (keep_alive > 0).then(|| {
             Duration::from_secs(u64::from(keep_alive)).mul_f64(inner.config.keep_alive_factor)
         });
-        let mut last_packet = Instant::now();
-        let far = Duration::from_secs(86_400 * 365);
-        let keep_alive_sleep = tokio::time::sleep(limit.unwrap_or(far));
-        tokio::pin!(keep_alive_sleep);
-        let expires_in = self.identity.expires_at.map(|at| {
-            at.duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO)
+        let started = Instant::now();
+        let mut last_packet = started;
+        // When to look at the keep-alive next: moved on lazily when the timer
+        // fires, so that a packet costs no timer update.
+        let mut keep_alive_check = limit.map(|l| started + l);
+        let expires_at = self.identity.expires_at.map(|at| {
+            started
+                + at.duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
         });
-        let expiry_sleep = tokio::time::sleep(expires_in.unwrap_or(far));
-        tokio::pin!(expiry_sleep);
-        let max = inner.config.max_packet_size as usize;
-        let mut chunk = READ_CHUNK;
+        let mut committed = inner.persist.as_ref().map(|p| p.committed());
+        let mut commit_wait: Option<CommitWait> = None;
+        let far = started + Duration::from_secs(86_400 * 365);
+        let timer = tokio::time::sleep_until(far.into());
+        tokio::pin!(timer);
+        let shutdown = inner.shutdown.cancelled();
+        tokio::pin!(shutdown);
         loop {
-            loop {
-                // The packet is consumed by `decide` inside this statement, so
-                // only the (small) decision lives across the `.await` below.
-                let decided = match decode(buf, Some(self.protocol), max) {
-                    Ok(Some(packet)) => {
-                        last_packet = Instant::now();
-                        self.decide(packet)
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        if matches!(e, DecodeError::PacketTooLarge { .. }) {
-                            inner.stats.limit(Limit::PacketTooLarge);
-                        } else {
-                            inner.stats.protocol_error();
-                        }
-                        tracing::debug!(peer = %self.peer, error = %e, "bad packet; closing");
-                        return Close::server(e.reason_code(), e.to_string());
-                    }
-                };
-                if let Some(close) = self.apply(decided).await {
-                    return close;
-                }
+            if self.resume_at.is_none()
+                && let Some(close) = self.handle_buffered(buf, &mut last_packet)
+            {
+                return close;
             }
-            if buf.is_empty() && buf.capacity() > 2 * chunk {
-                // Give back what a burst made the buffer grow to.
+            if buf.is_empty() && buf.capacity() > 0 {
+                // Nothing half-read: hold no buffer while waiting.
                 *buf = BytesMut::new();
             }
-            buf.reserve(chunk);
-            let offered = buf.capacity() - buf.len();
-            tokio::select! {
+            let deadline = earliest([keep_alive_check, expires_at, self.resume_at]);
+            if let Some(d) = deadline
+                && timer.deadline() != d.into()
+            {
+                timer.as_mut().reset(d.into());
+            }
+            if !self.pending.is_empty()
+                && commit_wait.is_none()
+                && let Some(rx) = committed.take()
+            {
+                commit_wait = Some(wait_for_commit(rx));
+            }
+            let reading = self.resume_at.is_none();
+            let event = tokio::select! {
                 biased;
-                () = inner.shutdown.cancelled() => {
+                () = &mut shutdown => {
                     return Close::Server {
                         reason: ReasonCode::ServerShuttingDown,
                         why: "server shutting down".into(),
@@ -759,69 +724,158 @@ impl Conn {
                         session_ended: false,
                     };
                 }
-                cmd = &mut *ctl => {
-                    let Ok(Command::Close { reason, why, session_ended }) = cmd else {
-                        // Every sender is gone: the link was replaced without a word.
-                        return Close::server(ReasonCode::SessionTakenOver, "session taken over");
+                rx = poll_fn(|cx| match commit_wait.as_mut() {
+                    Some(wait) => wait.as_mut().poll(cx),
+                    None => Poll::Pending,
+                }), if commit_wait.is_some() => {
+                    commit_wait = None;
+                    // A store whose writer stopped confirms nothing more: the
+                    // waiting acknowledgements are never sent.
+                    if let Some(mut rx) = rx {
+                        self.release_acks(Some(&mut rx));
+                        committed = Some(rx);
+                    }
+                    continue;
+                }
+                () = &mut timer, if deadline.is_some() => {
+                    let now = Instant::now();
+                    if expires_at.is_some_and(|at| now >= at) {
+                        return Close::server(
+                            ReasonCode::MaximumConnectTime,
+                            "credentials expired: maximum connect time",
+                        );
+                    }
+                    if let Some(limit) = limit
+                        && keep_alive_check.is_some_and(|at| now >= at)
+                    {
+                        let due = last_packet + limit;
+                        if now >= due {
+                            inner.stats.limit(Limit::KeepAlive);
+                            return Close::server(ReasonCode::KeepAliveTimeout, "keep alive timeout");
+                        }
+                        keep_alive_check = Some(due);
+                    }
+                    if self.resume_at.is_some_and(|at| now >= at) {
+                        self.resume_at = None;
+                    }
+                    continue;
+                }
+                event = poll_fn(|cx| self.poll_io(cx, io, buf, reading)) => event,
+            };
+            match event {
+                Io::Read(n) => inner.stats.bytes_in(n),
+                Io::Gone => return Close::Gone,
+                Io::Told(Command::Close {
+                    reason,
+                    why,
+                    session_ended,
+                }) => {
+                    return Close::Server {
+                        reason,
+                        why,
+                        will: true,
+                        session_ended,
                     };
-                    return Close::Server { reason, why, will: true, session_ended };
                 }
-                () = writer_done.cancelled() => return Close::Gone,
-                () = commit_advanced(&mut self.committed), if !self.pending.is_empty() => {
-                    if let Some(close) = self.release_acks().await {
-                        return close;
-                    }
-                }
-                () = &mut keep_alive_sleep, if limit.is_some() => {
-                    let Some(limit) = limit else { continue };
-                    let due = last_packet + limit;
-                    if Instant::now() >= due {
-                        inner.stats.limit(Limit::KeepAlive);
-                        return Close::server(ReasonCode::KeepAliveTimeout, "keep alive timeout");
-                    }
-                    keep_alive_sleep.as_mut().reset(due.into());
-                }
-                () = &mut expiry_sleep, if expires_in.is_some() => {
-                    return Close::server(ReasonCode::MaximumConnectTime, "credentials expired: maximum connect time");
-                }
-                read = rd.read_buf(buf) => match read {
-                    Ok(0) | Err(_) => return Close::Gone,
-                    Ok(n) => {
-                        inner.stats.bytes_in(n);
-                        chunk = next_chunk(chunk, offered, n);
-                    }
-                },
             }
         }
     }
 
-    /// Queues one item for the writer; `Some(Close::Gone)` if it has stopped.
-    async fn queue(&self, o: Outbound) -> Option<Close> {
-        match self.tx.send(o).await {
-            Ok(()) => None,
-            Err(_) => Some(Close::Gone),
+    /// Drives the connection once: a command first, then writes what is
+    /// queued (the writer registers its own wake-ups), then reads if
+    /// `reading` and the client takes its output.
+    fn poll_io<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut S,
+        buf: &mut BytesMut,
+        reading: bool,
+    ) -> Poll<Io> {
+        // Registered before looking, so a push or command after the look wakes us.
+        self.outbox.register(cx);
+        if let Some(command) = self.outbox.command() {
+            return Poll::Ready(Io::Told(command));
         }
+        let outbox = Some(&*self.outbox);
+        if let Err(e) = self.writer.send(cx, io, outbox, &self.session, &self.inner) {
+            tracing::debug!(error = %e, "write failed; closing");
+            return Poll::Ready(Io::Gone);
+        }
+        if !reading || self.writer.backed_up() {
+            // The writer's wake-up (room in the stream) brings reading back.
+            return Poll::Pending;
+        }
+        READ_SCRATCH.with_borrow_mut(|scratch| {
+            let mut rb = ReadBuf::new(scratch);
+            match Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => Poll::Ready(Io::Gone),
+                Poll::Ready(Ok(())) => {
+                    buf.extend_from_slice(rb.filled());
+                    Poll::Ready(Io::Read(rb.filled().len()))
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(error = %e, "read failed; closing");
+                    Poll::Ready(Io::Gone)
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    }
+
+    /// Decodes and handles the complete packets in `buf`, until it holds
+    /// none or `max_publish_rate` pauses the reading. `Some` ends the connection.
+    fn handle_buffered(&mut self, buf: &mut BytesMut, last_packet: &mut Instant) -> Option<Close> {
+        let max = self.inner.config.max_packet_size as usize;
+        let mut decoded = false;
+        let close = loop {
+            match decode(buf, Some(self.protocol), max) {
+                Ok(Some(packet)) => {
+                    decoded = true;
+                    let pause = if matches!(packet, Packet::Publish(_)) {
+                        self.throttle()
+                    } else {
+                        None
+                    };
+                    let step = self.step(packet);
+                    if let Some(close) = self.apply(step) {
+                        break Some(close);
+                    }
+                    if let Some(pause) = pause {
+                        self.resume_at = Some(Instant::now() + pause);
+                        break None;
+                    }
+                }
+                Ok(None) => break None,
+                Err(e) => {
+                    if matches!(e, DecodeError::PacketTooLarge { .. }) {
+                        self.inner.stats.limit(Limit::PacketTooLarge);
+                    } else {
+                        self.inner.stats.protocol_error();
+                    }
+                    tracing::debug!(peer = %self.peer, error = %e, "bad packet; closing");
+                    break Some(Close::server(e.reason_code(), e.to_string()));
+                }
+            }
+        };
+        if decoded {
+            *last_packet = Instant::now();
+        }
+        close
     }
 
     /// Sends the waiting acknowledgements whose commit is done, in order.
-    async fn release_acks(&mut self) -> Option<Close> {
-        let done = self
-            .committed
-            .as_mut()
-            .map_or(u64::MAX, |rx| *rx.borrow_and_update());
+    fn release_acks(&mut self, committed: Option<&mut watch::Receiver<u64>>) {
+        let done = committed.map_or(u64::MAX, |rx| *rx.borrow_and_update());
         while self.pending.front().is_some_and(|(t, _)| *t <= done) {
             let Some((_, o)) = self.pending.pop_front() else {
                 break;
             };
-            if let Some(close) = self.queue(o).await {
-                return Some(close);
-            }
+            self.writer.push(o);
         }
-        None
     }
 
     /// Puts an acknowledgement behind those waiting for the store.
-    async fn ack_later(&mut self, ticket: u64, o: Outbound) -> Option<Close> {
+    fn ack_later(&mut self, ticket: u64, o: Outbound) -> Option<Close> {
         if self.pending.len() >= MAX_PENDING_ACKS {
             self.inner.stats.limit(Limit::ReceiveMaximum);
             return Some(Close::server(
@@ -830,64 +884,47 @@ impl Conn {
             ));
         }
         self.pending.push_back((ticket, o));
-        self.release_acks().await
+        None
     }
 
-    /// Decides what one packet does, synchronously, and how long to pause
-    /// reading afterwards (`max_publish_rate`).
-    ///
-    /// Deciding is synchronous and only queueing the answer ([`Conn::apply`])
-    /// awaits, so the packet itself never lives across an `.await`: that keeps
-    /// the connection's future, which every idle connection holds, small.
-    fn decide(&mut self, packet: Packet) -> (Step, Option<Duration>) {
-        let pause = if matches!(packet, Packet::Publish(_)) {
-            self.throttle()
-        } else {
-            None
-        };
-        (self.step(packet), pause)
-    }
-
-    /// Carries out a decision: queue the answer, then pause if asked to.
-    /// `Some` ends the connection.
-    async fn apply(&mut self, (step, pause): (Step, Option<Duration>)) -> Option<Close> {
-        let close = match step {
+    /// Carries out a decision: queue the answer. `Some` ends the connection.
+    fn apply(&mut self, step: Step) -> Option<Close> {
+        match step {
             Step::Nothing => None,
             Step::AckAfter(kind, id, reason, ticket) => {
                 self.ack_later(ticket, Outbound::Ack(kind, id, reason))
-                    .await
             }
             // Behind acknowledgements that wait for the store, to keep their order.
             Step::Ack(kind @ (AckKind::Ack | AckKind::Rec), id, reason)
                 if !self.pending.is_empty() =>
             {
-                self.ack_later(0, Outbound::Ack(kind, id, reason)).await
+                self.ack_later(0, Outbound::Ack(kind, id, reason))
             }
-            Step::Ack(kind, id, reason) => self.queue(Outbound::Ack(kind, id, reason)).await,
+            Step::Ack(kind, id, reason) => {
+                self.writer.push(Outbound::Ack(kind, id, reason));
+                None
+            }
             Step::Send(p)
                 if !self.pending.is_empty()
                     && matches!(*p, Packet::PubAck(_) | Packet::PubRec(_)) =>
             {
-                self.ack_later(0, Outbound::Packet(p)).await
+                self.ack_later(0, Outbound::Packet(p))
             }
-            Step::Send(p) => self.queue(Outbound::Packet(p)).await,
+            Step::Send(p) => {
+                self.writer.push(Outbound::Packet(p));
+                None
+            }
             Step::Subscribed { ack, retained, id } => {
-                let close = self.queue(Outbound::Packet(ack)).await;
-                if close.is_none() {
-                    // After the SUBACK, so that the client knows the subscription.
-                    for (filter, granted) in retained {
-                        self.inner
-                            .send_retained(&self.session, &filter, granted, id);
-                    }
+                self.writer.push(Outbound::Packet(ack));
+                // After the SUBACK, so that the client knows the subscription.
+                for (filter, granted) in retained {
+                    self.inner
+                        .send_retained(&self.session, &filter, granted, id);
                 }
-                close
+                None
             }
             Step::Close(c) => Some(c),
-        };
-        if let (None, Some(pause)) = (&close, pause) {
-            tokio::time::sleep(pause).await;
         }
-        close
     }
 
     /// Decides what one packet does and what to answer.
@@ -1040,7 +1077,7 @@ impl Conn {
                 ));
             }
             if p.topic.is_empty() {
-                match self.aliases.get(&alias) {
+                match self.aliases.as_ref().and_then(|a| a.get(&alias)) {
                     Some(t) => p.topic = t.clone(),
                     None => {
                         inner.stats.limit(Limit::TopicAlias);
@@ -1051,7 +1088,9 @@ impl Conn {
                     }
                 }
             } else {
-                self.aliases.insert(alias, p.topic.clone());
+                self.aliases
+                    .get_or_insert_default()
+                    .insert(alias, p.topic.clone());
             }
         }
         if p.qos > config.maximum_qos {
@@ -1289,12 +1328,14 @@ impl Conn {
         Step::Send(Box::new(Packet::UnsubAck(ack)))
     }
 
-    /// Closes the connection: DISCONNECT (MQTT 5, server side), detach from the
-    /// session, wait for the writer to flush, then the will and the session's fate.
-    async fn finish(self, close: Close, writer: tokio::task::JoinHandle<()>) {
+    /// Ends the connection's part in its session: queues the DISCONNECT
+    /// (MQTT 5, server side), detaches, publishes or parks the will, decides
+    /// the session's fate. Synchronous, so that none of it (a will is
+    /// hundreds of bytes) takes room in the connection's future. True when
+    /// the output should still be written out ([`Conn::flush`]).
+    fn finish(&mut self, close: &Close) -> bool {
         let inner = Arc::clone(&self.inner);
-        let flush = inner.config.close_flush_timeout;
-        let (publish_will, session_ended) = match &close {
+        let (publish_will, session_ended) = match close {
             Close::Client { will } => (*will, false),
             Close::Gone => (true, false),
             Close::Server {
@@ -1303,17 +1344,24 @@ impl Conn {
                 ..
             } => (*will, *session_ended),
         };
-        if let Close::Server { reason, why, .. } = &close {
+        // What publishers queued goes out before the DISCONNECT; from now on
+        // they find the outbox closed (a QoS 1/2 delivery then stays in the
+        // window for the session's next connection).
+        for o in self.outbox.close() {
+            self.writer.push(o);
+        }
+        if let Close::Server { reason, why, .. } = close {
             tracing::debug!(peer = %self.peer, user = %self.identity.username, reason = ?reason, %why, "closing");
-            let d = Disconnect::with_reason(*reason, why.as_str());
-            let _ =
-                tokio::time::timeout(flush, self.tx.send(Outbound::Close(Some(Box::new(d))))).await;
-        } else {
-            let _ = self.tx.try_send(Outbound::Close(None));
+            // 3.1.1 has no server DISCONNECT: closing the stream is the message.
+            if self.protocol == Protocol::V5 {
+                let d = Disconnect::with_reason(*reason, why.as_str());
+                self.writer
+                    .push(Outbound::Packet(Box::new(Packet::Disconnect(d))));
+            }
         }
 
         let mut will = if publish_will {
-            self.will.map(|w| *w)
+            self.will.take().map(|w| *w)
         } else {
             None
         };
@@ -1351,7 +1399,6 @@ impl Conn {
                 None
             }
         };
-        drop(self.tx);
         match detached {
             // The session ends with the connection; its end publishes the will.
             Some((_, 0)) => inner.end_session(&self.session),
@@ -1379,13 +1426,20 @@ impl Conn {
             }
         }
 
-        let abort = writer.abort_handle();
-        if tokio::time::timeout(flush, writer).await.is_err() {
-            // The client is not reading; do not let it hold the task.
-            abort.abort();
-        }
-        inner.stats.disconnected();
-        tracing::debug!(peer = %self.peer, user = %self.identity.username, client = %self.session.client_id, "disconnected");
+        !matches!(close, Close::Gone)
+    }
+
+    /// Writes out what is left, DISCONNECT included, and closes the stream;
+    /// for at most `close_flush_timeout`, so that a client that does not
+    /// read cannot hold the task.
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, io: &mut S) {
+        let flush = self.inner.config.close_flush_timeout;
+        let (writer, session, inner) = (&mut self.writer, &self.session, &self.inner);
+        let _ = tokio::time::timeout(flush, async {
+            poll_fn(|cx| writer.poll_drain(cx, io, session, inner)).await?;
+            io.shutdown().await
+        })
+        .await;
     }
 }
 
@@ -1394,20 +1448,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_read_size_grows_with_full_reads_and_shrinks_with_small_ones() {
-        let mut chunk = READ_CHUNK;
-        for _ in 0..10 {
-            chunk = next_chunk(chunk, chunk, chunk);
-        }
-        assert_eq!(chunk, READ_CHUNK_MAX);
-        for _ in 0..10 {
-            chunk = next_chunk(chunk, chunk, 2);
-        }
-        assert_eq!(chunk, READ_CHUNK);
-        assert_eq!(
-            next_chunk(4096, 4096, 2048),
-            4096,
-            "a half-full read keeps the size"
-        );
+    fn the_earliest_deadline_ignores_the_unset_ones() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(5);
+        assert_eq!(earliest([None, None, None]), None);
+        assert_eq!(earliest([Some(later), None, Some(now)]), Some(now));
+        assert_eq!(earliest([None, Some(later), None]), Some(later));
     }
 }

@@ -34,8 +34,9 @@
 //!
 //! Module map:
 //! - [`broker`](Broker): the handle, accept loops, the publish path, shutdown.
-//! - `connection`: one connection's CONNECT handshake, reader loop and close;
-//!   `writer`: its batching writer.
+//! - `connection`: one connection's task: CONNECT handshake, packet loop and
+//!   close; `writer`: its batching writer; `outbox`: the bounded queue
+//!   publishers hand its deliveries to.
 //! - `session`: session state, in-flight window, queue, packet ids;
 //!   `registry`: sessions by (user name, client id); `will`: delayed wills
 //!   and session expiry.
@@ -56,6 +57,7 @@ pub mod config;
 mod connection;
 pub mod control;
 pub mod message;
+mod outbox;
 pub mod persist;
 mod registry;
 pub mod retained;

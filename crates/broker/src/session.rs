@@ -5,8 +5,8 @@
 //! not owned by the connection task: it sits behind a short `parking_lot`
 //! mutex that publishers lock for the time it takes to hand over one delivery,
 //! never across an `.await`. Whoever publishes does the delivery work itself
-//! (authorise, assign a packet id, reserve a slot in the connection's bounded
-//! outbound queue) and the connection's writer only encodes and writes.
+//! (check the connection's bounded outbound queue has room, authorise, assign a
+//! packet id, queue it: `outbox.rs`) and the connection only encodes and writes.
 //!
 //! Policies, in one place:
 //! - QoS 0 to a connected session goes straight to the outbound queue; if that
@@ -19,8 +19,8 @@
 //!   Maximum, capped by `max_inflight`) has room and the outbound queue has a
 //!   free slot; otherwise it waits in the session queue, in order, up to
 //!   `max_queued_messages`, beyond which new messages are refused and counted
-//!   ([`DropReason::SessionQueueFull`]). Acknowledgements, the writer draining
-//!   its queue, and reconnects pump the queue.
+//!   ([`DropReason::SessionQueueFull`]). Acknowledgements, the connection writing
+//!   out its queue, and reconnects pump the queue.
 //! - Every hand-over to the connection re-checks `authorize_delivery` with the
 //!   kind of delivery it is (live, queued, retry), exactly once per send, so a
 //!   meter counts each delivery once and a revoked reader gets nothing more.
@@ -38,11 +38,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Instant, SystemTime};
 
-use agora_mqtt::{ByteString, Disconnect, Packet, Protocol, PubResponse, QoS, ReasonCode, Will};
+use agora_mqtt::{ByteString, Packet, Protocol, PubResponse, QoS, ReasonCode, Will};
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{Authorizer, DeliveryKind, Identity};
+use crate::outbox::{NoRoom, Outbox};
 use crate::persist::{Op, Persister, QueuedMessage, SessionRecord};
 use crate::router::Subscription;
 use crate::stats::{DropReason, Stats};
@@ -104,11 +104,10 @@ pub(crate) enum Outbound {
     /// A PUBACK, PUBREC, PUBREL or PUBCOMP without properties: the common
     /// acknowledgements, kept small so the queue's slots stay small.
     Ack(AckKind, u16, ReasonCode),
-    /// Any other packet (CONNACK, SUBACK, PINGRESP, acknowledgements with a
-    /// reason string, …). Boxed: properties make a packet hundreds of bytes.
+    /// Any other packet (CONNACK, SUBACK, PINGRESP, DISCONNECT,
+    /// acknowledgements with a reason string, …). Boxed: properties make a
+    /// packet hundreds of bytes.
     Packet(Box<Packet>),
-    /// Send this DISCONNECT (if any), flush, close the connection and stop.
-    Close(Option<Box<Disconnect>>),
 }
 
 /// Which acknowledgement an [`Outbound::Ack`] is.
@@ -161,12 +160,9 @@ pub(crate) enum Command {
 pub(crate) struct Link {
     /// Broker-wide unique connection number; tells a stale connection from the current one.
     pub(crate) conn_id: u64,
-    /// The connection's bounded outbound queue.
-    pub(crate) tx: mpsc::Sender<Outbound>,
-    /// The command to the connection's reader. One is enough (every command
-    /// closes the connection) and a oneshot costs a fraction of a channel, for
-    /// every connection.
-    pub(crate) ctl: Option<oneshot::Sender<Command>>,
+    /// The connection's bounded outbound queue, which also carries the
+    /// command that closes it.
+    pub(crate) outbox: Arc<Outbox>,
     /// Protocol level of the connection.
     pub(crate) protocol: Protocol,
     /// In-flight window: the client's Receive Maximum capped by `max_inflight`.
@@ -178,7 +174,24 @@ pub(crate) struct Link {
 impl Link {
     /// Tells the connection to close; false if it has been told already (or is gone).
     pub(crate) fn tell(&mut self, cmd: Command) -> bool {
-        self.ctl.take().is_some_and(|ctl| ctl.send(cmd).is_ok())
+        self.outbox.tell(cmd)
+    }
+}
+
+impl Drop for Link {
+    /// A link dropped without a word (the session replaced or ended) still
+    /// closes its connection, which would otherwise serve no session. Its
+    /// own close has closed the outbox first, and a told connection keeps
+    /// the first command, so this is a no-op in every orderly case.
+    fn drop(&mut self) {
+        if self.outbox.room() == Err(NoRoom::Closed) {
+            return;
+        }
+        self.outbox.tell(Command::Close {
+            reason: ReasonCode::SessionTakenOver,
+            why: "session taken over".into(),
+            session_ended: false,
+        });
     }
 }
 
@@ -375,18 +388,18 @@ impl SessionState {
             return;
         };
         if d.qos == QoS::AtMostOnce {
-            let Ok(permit) = link.tx.try_reserve() else {
+            if link.outbox.room().is_err() {
                 // Full, or closed because the connection is going away: either
                 // way a QoS 0 message is not kept.
                 ctx.stats.dropped(DropReason::OutboundQueueFull);
                 return;
-            };
+            }
             // Size first: a delivery that cannot be sent must not be
             // authorised, since authorising is where a meter counts it.
             if too_large(link, &d, ctx) || !allowed(&self.identity, &d, kind, ctx) {
                 return;
             }
-            permit.send(Outbound::Publish(d));
+            link.outbox.push(Outbound::Publish(d));
             return;
         }
         if !self.queue.is_empty() || self.inflight.len() >= link.window {
@@ -494,12 +507,12 @@ impl SessionState {
         let Some(link) = &self.link else {
             return Send::Blocked(d);
         };
-        let permit = match link.tx.try_reserve() {
-            Ok(permit) => Some(permit),
-            Err(mpsc::error::TrySendError::Full(())) => return Send::Blocked(d),
+        let open = match link.outbox.room() {
+            Ok(()) => true,
+            Err(NoRoom::Full) => return Send::Blocked(d),
             // The connection is closing: the message goes into the window as if
             // sent and is re-sent (DUP) when the session next connects.
-            Err(mpsc::error::TrySendError::Closed(())) => None,
+            Err(NoRoom::Closed) => false,
         };
         if too_large(link, &d, ctx) || !allowed(&self.identity, &d, kind, ctx) {
             forget(self.persisted, &d, ctx);
@@ -514,8 +527,9 @@ impl SessionState {
             seq: self.seq,
         };
         self.inflight.insert(id, entry);
-        if let Some(permit) = permit {
-            permit.send(Outbound::Publish(d));
+        if open {
+            // Closed since `room`: the window keeps it for the re-send, as above.
+            link.outbox.push(Outbound::Publish(d));
         }
         Send::Done
     }
@@ -738,23 +752,21 @@ mod tests {
         }
     }
 
-    fn connect(s: &mut SessionState, window: usize, queue: usize) -> mpsc::Receiver<Outbound> {
-        let (tx, rx) = mpsc::channel(queue);
-        let (ctl, _) = oneshot::channel();
+    fn connect(s: &mut SessionState, window: usize, queue: usize) -> Arc<Outbox> {
+        let outbox = Arc::new(Outbox::new(queue));
         s.link = Some(Link {
             conn_id: 1,
-            tx,
-            ctl: Some(ctl),
+            outbox: Arc::clone(&outbox),
             protocol: Protocol::V5,
             window,
             max_packet: None,
         });
-        rx
+        outbox
     }
 
-    fn ids(rx: &mut mpsc::Receiver<Outbound>) -> Vec<(Option<u16>, bool)> {
+    fn ids(rx: &mut Arc<Outbox>) -> Vec<(Option<u16>, bool)> {
         let mut out = Vec::new();
-        while let Ok(o) = rx.try_recv() {
+        while let Some(o) = rx.try_recv() {
             match o {
                 Outbound::Publish(d) => out.push((d.packet_id, d.dup)),
                 Outbound::Ack(AckKind::Rel, id, _) => out.push((Some(id), false)),
@@ -989,12 +1001,8 @@ mod tests {
 
         /// A client that acknowledges QoS 1 with PUBACK and QoS 2 with PUBREC
         /// then PUBCOMP, remembering what it saw.
-        fn receive(
-            rx: &mut mpsc::Receiver<Outbound>,
-            seen: &mut HashSet<u32>,
-            pending: &mut Vec<(u16, QoS)>,
-        ) {
-            while let Ok(o) = rx.try_recv() {
+        fn receive(rx: &mut Arc<Outbox>, seen: &mut HashSet<u32>, pending: &mut Vec<(u16, QoS)>) {
+            while let Some(o) = rx.try_recv() {
                 match o {
                     Outbound::Publish(d) => {
                         seen.insert(tag_of(&d));
