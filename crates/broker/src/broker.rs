@@ -29,7 +29,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use agora_mqtt::{QoS, Will};
+use agora_mqtt::{QoS, ReasonCode, Will};
 use parking_lot::{Mutex, RwLock};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -248,6 +248,7 @@ impl Broker {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         self.inner.start_background();
+        let _tracked = self.inner.tracker.token();
         connection::serve(Arc::clone(&self.inner), stream, peer, transport).await;
     }
 
@@ -260,6 +261,18 @@ impl Broker {
     /// and the store is closed before this returns.
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
+        // Connections learn of it as of any close. One that attaches after
+        // this pass sees the cancelled token (the registry lock orders them).
+        for session in self.inner.registry.read().sessions() {
+            if let Some(link) = session.state.lock().link.as_mut() {
+                link.tell(crate::session::Command::Close {
+                    reason: ReasonCode::ServerShuttingDown,
+                    why: "server shutting down".into(),
+                    session_ended: false,
+                    will: false,
+                });
+            }
+        }
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
         if let Some(p) = &self.inner.persist {
@@ -289,7 +302,15 @@ async fn accept_error(e: std::io::Error) {
 impl Inner {
     /// Starts the background tasks (`$SYS`) once, from inside the runtime.
     fn start_background(self: &Arc<Self>) {
-        self.background.call_once(|| sys::spawn(self));
+        self.background.call_once(|| {
+            sys::spawn(self);
+            crate::sweep::spawn(self);
+        });
+    }
+
+    /// Milliseconds since the broker started: the clock of connection deadlines.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     pub(crate) fn next_session_id(&self) -> u64 {

@@ -167,11 +167,7 @@ impl BrokerControl {
 }
 
 fn close(link: &mut crate::session::Link, reason: ReasonCode, why: &str) -> bool {
-    link.tell(Command::Close {
-        reason,
-        why: why.to_owned(),
-        session_ended: false,
-    })
+    link.tell(Command::close(reason, why))
 }
 
 fn info(s: &Session) -> SessionInfo {
@@ -179,7 +175,7 @@ fn info(s: &Session) -> SessionInfo {
     SessionInfo {
         username: Arc::clone(&s.username),
         client_id: s.client_id.clone(),
-        identity: state.identity.clone(),
+        identity: (*state.identity).clone(),
         connected: state.link.is_some(),
         protocol: state.link.as_ref().map(|l| l.protocol),
         subscriptions: state.subscriptions.keys().cloned().collect(),

@@ -39,7 +39,7 @@
 //!   publishers hand its deliveries to.
 //! - `session`: session state, in-flight window, queue, packet ids;
 //!   `registry`: sessions by (user name, client id); `will`: delayed wills
-//!   and session expiry.
+//!   and session expiry; `sweep`: keep-alive and credential deadlines.
 //! - [`router`]: the subscription trie (wildcards, shared subscriptions).
 //! - [`retained`]: retained messages, matched against new subscriptions.
 //! - [`control`]: [`BrokerControl`], acting on live sessions.
@@ -66,6 +66,7 @@ mod session;
 pub mod static_auth;
 pub mod stats;
 pub mod store_redb;
+mod sweep;
 mod sys;
 pub mod throttle;
 pub mod tls;

@@ -18,7 +18,7 @@
 //! [`push`]: Outbox::push
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::Context;
 
 use futures_util::task::AtomicWaker;
@@ -50,12 +50,27 @@ pub(crate) struct Outbox {
     /// the consumer looks for one (under the lock) only once it is set.
     told: AtomicBool,
     capacity: usize,
+    /// When the keep-alive runs out, in broker milliseconds (`Inner::now_ms`);
+    /// moved on by the connection at every read. `u64::MAX`: never.
+    alive_until: AtomicU64,
+    /// When the client's credentials expire, in broker milliseconds.
+    expires: AtomicU64,
+}
+
+/// Which deadline of a connection has passed ([`Outbox::overdue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Overdue {
+    /// Nothing came from the client for 1.5 × its keep-alive.
+    KeepAlive,
+    /// The credentials it connected with have expired.
+    Credentials,
 }
 
 #[derive(Debug, Default)]
 struct State {
     items: VecDeque<Outbound>,
-    command: Option<Command>,
+    /// Boxed: told once at most, and 8 bytes here instead of 40.
+    command: Option<Box<Command>>,
 }
 
 impl Outbox {
@@ -68,6 +83,29 @@ impl Outbox {
             closed: AtomicBool::new(false),
             told: AtomicBool::new(false),
             capacity: capacity.max(1),
+            alive_until: AtomicU64::new(u64::MAX),
+            expires: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Moves the keep-alive deadline (`u64::MAX`: none).
+    pub(crate) fn alive_until(&self, ms: u64) {
+        self.alive_until.store(ms, Ordering::Relaxed);
+    }
+
+    /// Sets when the credentials expire (`u64::MAX`: never).
+    pub(crate) fn expires(&self, ms: u64) {
+        self.expires.store(ms, Ordering::Relaxed);
+    }
+
+    /// The deadline that has passed at `now_ms`, if any; expiry first.
+    pub(crate) fn overdue(&self, now_ms: u64) -> Option<Overdue> {
+        if now_ms >= self.expires.load(Ordering::Relaxed) {
+            Some(Overdue::Credentials)
+        } else if now_ms >= self.alive_until.load(Ordering::Relaxed) {
+            Some(Overdue::KeepAlive)
+        } else {
+            None
         }
     }
 
@@ -108,7 +146,7 @@ impl Outbox {
             if self.closed.load(Ordering::Acquire) || self.told.load(Ordering::Acquire) {
                 return false;
             }
-            s.command = Some(command);
+            s.command = Some(Box::new(command));
             self.told.store(true, Ordering::Release);
         }
         self.waker.wake();
@@ -126,7 +164,7 @@ impl Outbox {
         if !self.told.load(Ordering::Acquire) {
             return None;
         }
-        self.state.lock().command.take()
+        self.state.lock().command.take().map(|c| *c)
     }
 
     /// Moves every queued item to the back of `into`; false if there was none.
@@ -194,11 +232,7 @@ mod tests {
     }
 
     fn close() -> Command {
-        Command::Close {
-            reason: ReasonCode::SessionTakenOver,
-            why: "test".into(),
-            session_ended: false,
-        }
+        Command::close(ReasonCode::SessionTakenOver, "test")
     }
 
     #[test]
@@ -234,6 +268,19 @@ mod tests {
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
         assert!(q.command().is_some());
         assert!(q.command().is_none(), "a command is taken once");
+    }
+
+    #[test]
+    fn a_deadline_is_overdue_once_reached_and_expiry_wins() {
+        let q = Outbox::new(8);
+        assert_eq!(q.overdue(u64::MAX - 1), None, "no deadlines by default");
+        q.alive_until(1_000);
+        assert_eq!(q.overdue(999), None);
+        assert_eq!(q.overdue(1_000), Some(Overdue::KeepAlive));
+        q.alive_until(5_000);
+        assert_eq!(q.overdue(1_000), None, "a read moves the keep-alive on");
+        q.expires(2_000);
+        assert_eq!(q.overdue(6_000), Some(Overdue::Credentials));
     }
 
     #[test]

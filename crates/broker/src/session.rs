@@ -152,7 +152,23 @@ pub(crate) enum Command {
         /// True when the session the connection served has ended (taken over
         /// with Clean Start, or discarded): the will is then due at once.
         session_ended: bool,
+        /// Whether the will is published (not on broker shutdown: the client
+        /// is not at fault and no one would receive it).
+        will: bool,
     },
+}
+
+impl Command {
+    /// A close for which the client's will is due, as for any close not of
+    /// the client's asking.
+    pub(crate) fn close(reason: ReasonCode, why: impl Into<String>) -> Command {
+        Command::Close {
+            reason,
+            why: why.into(),
+            session_ended: false,
+            will: true,
+        }
+    }
 }
 
 /// The connection currently serving a session.
@@ -187,11 +203,10 @@ impl Drop for Link {
         if self.outbox.room() == Err(NoRoom::Closed) {
             return;
         }
-        self.outbox.tell(Command::Close {
-            reason: ReasonCode::SessionTakenOver,
-            why: "session taken over".into(),
-            session_ended: false,
-        });
+        self.outbox.tell(Command::close(
+            ReasonCode::SessionTakenOver,
+            "session taken over",
+        ));
     }
 }
 
@@ -257,7 +272,7 @@ pub(crate) enum AckOutcome {
 #[derive(Debug)]
 pub(crate) struct SessionState {
     /// Who the session belongs to; refreshed at each connect.
-    pub(crate) identity: Identity,
+    pub(crate) identity: Arc<Identity>,
     /// The connection serving it, if connected.
     pub(crate) link: Option<Link>,
     /// Subscriptions by filter as subscribed (`$share/…` included).
@@ -325,7 +340,12 @@ impl Session {
         }
     }
 
-    pub(crate) fn new(id: SessionId, identity: Identity, client_id: ByteString) -> Session {
+    pub(crate) fn new(
+        id: SessionId,
+        identity: impl Into<Arc<Identity>>,
+        client_id: ByteString,
+    ) -> Session {
+        let identity = identity.into();
         Session {
             id,
             username: Arc::clone(&identity.username),
@@ -337,7 +357,8 @@ impl Session {
 }
 
 impl SessionState {
-    pub(crate) fn new(identity: Identity) -> SessionState {
+    pub(crate) fn new(identity: impl Into<Arc<Identity>>) -> SessionState {
+        let identity = identity.into();
         SessionState {
             identity,
             link: None,
