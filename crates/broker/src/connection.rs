@@ -739,7 +739,19 @@ impl Conn<'_> {
             if pause.is_none() {
                 match self.handle_buffered(buf) {
                     Ok(None) => {}
-                    Ok(Some(d)) => pause = Some(Box::pin(tokio::time::sleep(d))),
+                    Ok(Some(d)) => {
+                        // Not reading is the broker's doing: the keep-alive
+                        // waits out the pause too. A pause (at most 1/rate,
+                        // so ≤ 1 s) is never longer than the keep-alive limit
+                        // (≥ 1 s), but at that edge the sweeper could
+                        // otherwise fire before the next packet is decoded.
+                        if self.keep_alive_ms > 0 {
+                            let d_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                            let due = self.inner.now_ms().saturating_add(self.keep_alive_ms);
+                            self.outbox.alive_until(due.saturating_add(d_ms));
+                        }
+                        pause = Some(Box::pin(tokio::time::sleep(d)));
+                    }
                     Err(close) => return close,
                 }
             }

@@ -798,6 +798,32 @@ mod tests {
     }
 
     #[test]
+    fn a_link_dropped_without_a_word_still_closes_its_connection() {
+        let mut s = SessionState::new(Identity::new("u"));
+        let outbox = connect(&mut s, 10, 16);
+        s.link = None;
+        match outbox.command() {
+            Some(Command::Close { reason, .. }) => {
+                assert_eq!(reason, ReasonCode::SessionTakenOver)
+            }
+            None => panic!("the connection was not told"),
+        }
+        // A link told first keeps that command; its drop adds nothing.
+        let outbox = connect(&mut s, 10, 16);
+        if let Some(link) = s.link.as_mut() {
+            assert!(link.tell(Command::close(ReasonCode::AdministrativeAction, "test")));
+        }
+        s.link = None;
+        match outbox.command() {
+            Some(Command::Close { reason, .. }) => {
+                assert_eq!(reason, ReasonCode::AdministrativeAction)
+            }
+            None => panic!("the command was lost"),
+        }
+        assert!(outbox.command().is_none());
+    }
+
+    #[test]
     fn qos1_beyond_the_window_waits_and_each_puback_releases_one() {
         let f = Fixture::new();
         let ctx = f.ctx(100);
