@@ -980,7 +980,13 @@ impl Conn<'_> {
                 }
             }
             Packet::PubRel(r) => {
-                let known = self.session.state.lock().inbound_qos2.remove(&r.packet_id);
+                let known = self
+                    .session
+                    .state
+                    .lock()
+                    .inbound_qos2
+                    .remove(&r.packet_id)
+                    .is_some();
                 let reason = if known || self.protocol == Protocol::V311 {
                     ReasonCode::Success
                 } else {
@@ -1064,7 +1070,7 @@ impl Conn<'_> {
             QoS::ExactlyOnce => {
                 if !v5 {
                     // 3.1.1: the flow continues with PUBREL → PUBCOMP.
-                    self.session.state.lock().inbound_qos2.insert(id);
+                    self.session.state.lock().inbound_qos2.insert(id, ());
                 }
                 Step::Send(Box::new(Packet::PubRec(ack)))
             }
@@ -1151,7 +1157,7 @@ impl Conn<'_> {
             let (duplicate, full) = {
                 let state = self.session.state.lock();
                 (
-                    state.inbound_qos2.contains(&id),
+                    state.inbound_qos2.contains_key(&id),
                     state.inbound_qos2.len() >= usize::from(config.max_inflight),
                 )
             };
@@ -1220,7 +1226,7 @@ impl Conn<'_> {
         match (p.qos, p.packet_id) {
             (QoS::AtLeastOnce, Some(id)) => ack(AckKind::Ack, id),
             (QoS::ExactlyOnce, Some(id)) => {
-                self.session.state.lock().inbound_qos2.insert(id);
+                self.session.state.lock().inbound_qos2.insert(id, ());
                 ack(AckKind::Rec, id)
             }
             _ => Step::Nothing,

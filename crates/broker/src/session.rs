@@ -33,7 +33,7 @@
 //!   or when it is dropped (`persist.rs` has the whole policy).
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Instant, SystemTime};
@@ -276,9 +276,9 @@ pub(crate) struct SessionState {
     /// The connection serving it, if connected.
     pub(crate) link: Option<Link>,
     /// Subscriptions by filter as subscribed (`$share/…` included).
-    pub(crate) subscriptions: HashMap<ByteString, Subscription>,
+    pub(crate) subscriptions: LazyMap<ByteString, Subscription>,
     /// Inbound QoS 2 packet ids received and routed, awaiting PUBREL.
-    pub(crate) inbound_qos2: HashSet<u16>,
+    pub(crate) inbound_qos2: LazyMap<u16, ()>,
     /// Session Expiry Interval in seconds (capped), applied after a disconnect.
     pub(crate) expiry_secs: u32,
     /// Set when the session is discarded; late callers then leave it alone.
@@ -297,7 +297,7 @@ pub(crate) struct SessionState {
     pub(crate) persisted: Option<SessionId>,
     /// Last store sequence number given to a delivery.
     pub(crate) store_seq: u64,
-    inflight: HashMap<u16, InFlight>,
+    inflight: LazyMap<u16, InFlight>,
     queue: VecDeque<Delivery>,
     next_id: u16,
     seq: u64,
@@ -362,15 +362,15 @@ impl SessionState {
         SessionState {
             identity,
             link: None,
-            subscriptions: HashMap::new(),
-            inbound_qos2: HashSet::new(),
+            subscriptions: LazyMap::default(),
+            inbound_qos2: LazyMap::default(),
             expiry_secs: 0,
             ended: false,
             generation: 0,
             pending_will: None,
             persisted: None,
             store_seq: 0,
-            inflight: HashMap::new(),
+            inflight: LazyMap::default(),
             queue: VecDeque::new(),
             next_id: 0,
             seq: 0,
@@ -671,7 +671,7 @@ fn allowed(who: &Identity, d: &Delivery, kind: DeliveryKind, ctx: &Ctx<'_>) -> b
 
 /// A packet identifier not in use by an outbound flow. The window is at most
 /// 65,535 wide, so one is always free when the caller has room.
-fn alloc_id(next: &mut u16, inflight: &HashMap<u16, InFlight>) -> u16 {
+fn alloc_id(next: &mut u16, inflight: &LazyMap<u16, InFlight>) -> u16 {
     loop {
         *next = next.wrapping_add(1);
         if *next == 0 {
@@ -694,6 +694,59 @@ fn too_large(link: &Link, d: &Delivery, ctx: &Ctx<'_>) -> bool {
         return true;
     }
     false
+}
+
+/// A hash map that takes 8 bytes until its first insert, instead of the 48
+/// of an empty `HashMap`: a session has three (subscriptions, QoS 2 ids
+/// received, deliveries in flight), and an idle connection uses none. Once
+/// allocated it stays, so that a window going 1 → 0 → 1 does not allocate
+/// per message.
+#[derive(Debug)]
+#[allow(clippy::box_collection)] // the point: see above
+pub(crate) struct LazyMap<K, V>(Option<Box<HashMap<K, V>>>);
+
+impl<K, V> Default for LazyMap<K, V> {
+    fn default() -> Self {
+        LazyMap(None)
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> LazyMap<K, V> {
+    pub(crate) fn get(&self, k: &K) -> Option<&V> {
+        self.0.as_ref()?.get(k)
+    }
+
+    pub(crate) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        self.0.as_mut()?.get_mut(k)
+    }
+
+    pub(crate) fn contains_key(&self, k: &K) -> bool {
+        self.0.as_ref().is_some_and(|m| m.contains_key(k))
+    }
+
+    pub(crate) fn insert(&mut self, k: K, v: V) -> Option<V> {
+        self.0.get_or_insert_default().insert(k, v)
+    }
+
+    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
+        self.0.as_mut()?.remove(k)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |m| m.len())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.0.iter().flat_map(|m| m.iter())
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &K> {
+        self.iter().map(|(k, _)| k)
+    }
 }
 
 #[cfg(test)]
