@@ -12,9 +12,11 @@
 //! session's state; never the registry while holding either.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use agora_mqtt::ByteString;
+use hashbrown::HashTable;
 
 use crate::SessionId;
 use crate::session::Session;
@@ -23,19 +25,33 @@ use crate::session::Session;
 pub(crate) type SessionKey = (Arc<str>, ByteString);
 
 /// Sessions by key and by id.
+///
+/// The key table holds only the `Arc`s (8 bytes a slot) and hashes the key
+/// from the session itself: a map keyed by a copy of (user name, client id)
+/// took 56 bytes a slot, for every session.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    by_key: HashMap<SessionKey, Arc<Session>>,
+    by_key: HashTable<Arc<Session>>,
+    hasher: RandomState,
     by_id: HashMap<SessionId, Arc<Session>>,
 }
 
+fn is_key(s: &Session, user: &str, client_id: &str) -> bool {
+    &*s.username == user && &*s.client_id == client_id
+}
+
 impl Registry {
+    fn hash(&self, user: &str, client_id: &str) -> u64 {
+        self.hasher.hash_one((user, client_id))
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }
 
     pub(crate) fn get(&self, key: &SessionKey) -> Option<&Arc<Session>> {
-        self.by_key.get(key)
+        let hash = self.hash(&key.0, &key.1);
+        self.by_key.find(hash, |s| is_key(s, &key.0, &key.1))
     }
 
     pub(crate) fn by_id(&self, id: SessionId) -> Option<&Arc<Session>> {
@@ -44,9 +60,23 @@ impl Registry {
 
     /// Adds `session`, returning the one it replaces under the same key.
     pub(crate) fn insert(&mut self, session: Arc<Session>) -> Option<Arc<Session>> {
-        let key = (Arc::clone(&session.username), session.client_id.clone());
         self.by_id.insert(session.id, Arc::clone(&session));
-        let old = self.by_key.insert(key, session);
+        let hash = self.hash(&session.username, &session.client_id);
+        let hasher = &self.hasher;
+        let entry = self.by_key.entry(
+            hash,
+            |s| is_key(s, &session.username, &session.client_id),
+            |s| hasher.hash_one((&*s.username, &*s.client_id)),
+        );
+        let old = match entry {
+            hashbrown::hash_table::Entry::Occupied(mut e) => {
+                Some(std::mem::replace(e.get_mut(), session))
+            }
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(session);
+                None
+            }
+        };
         if let Some(old) = &old {
             self.by_id.remove(&old.id);
         }
@@ -55,10 +85,13 @@ impl Registry {
 
     /// Removes `session` if it is still the one registered under its key.
     pub(crate) fn remove(&mut self, session: &Session) -> bool {
-        let key = (Arc::clone(&session.username), session.client_id.clone());
-        match self.by_key.get(&key) {
-            Some(current) if current.id == session.id => {
-                self.by_key.remove(&key);
+        let hash = self.hash(&session.username, &session.client_id);
+        let found = self
+            .by_key
+            .find_entry(hash, |s| is_key(s, &session.username, &session.client_id));
+        match found {
+            Ok(current) if current.get().id == session.id => {
+                current.remove();
                 self.by_id.remove(&session.id);
                 true
             }
