@@ -4,7 +4,7 @@
 # (ratios Agora/Mosquitto, machine, versions, settings) into docs/benchmarks.md
 # between the "results" markers.
 #
-#   bench/compare.sh            # full run, ~10 minutes
+#   bench/compare.sh            # full run, ~6 minutes
 #   bench/compare.sh --quick    # short windows, ~2 minutes
 #   bench/compare.sh --help
 #
