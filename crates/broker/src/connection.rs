@@ -855,6 +855,14 @@ impl Conn<'_> {
     /// none or `max_publish_rate` asks for a pause (returned). `Err` ends the
     /// connection.
     fn handle_buffered(&mut self, buf: &mut BytesMut) -> Result<Option<Duration>, Close> {
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        // What publishers queued so far goes out before the answers to these
+        // packets, so that output keeps the order in which it was queued:
+        // the CONNACK before any answer to packets that came with the
+        // CONNECT, a delivery before a later acknowledgement.
+        self.outbox.take(self.writer.queue_mut());
         let max = self.inner.config.max_packet_size as usize;
         let mut decoded = false;
         let handled = loop {

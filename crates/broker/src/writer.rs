@@ -148,6 +148,12 @@ impl Writer {
         self.queue.push_back(o);
     }
 
+    /// The queue of what is not yet encoded, for the connection to move the
+    /// outbox into before it adds its own answers (see `handle_buffered`).
+    pub(crate) fn queue_mut(&mut self) -> &mut VecDeque<Outbound> {
+        &mut self.queue
+    }
+
     /// True while output waits for the client to read: the connection then
     /// stops reading from it.
     pub(crate) fn backed_up(&self) -> bool {

@@ -4,7 +4,9 @@
 //! an event, never for time to pass; "nothing arrives" is shown by a later
 //! sentinel message arriving first.
 
+mod connection_input;
 mod durability;
+mod fuzz_corpus;
 mod helpers;
 
 use std::time::Duration;
