@@ -4,7 +4,7 @@
 # (ratios Agora/Mosquitto, machine, versions, settings) into docs/benchmarks.md
 # between the "results" markers.
 #
-#   bench/compare.sh            # full run, ~6 minutes
+#   bench/compare.sh            # full run, ~8 minutes
 #   bench/compare.sh --quick    # short windows, ~2 minutes
 #   bench/compare.sh --help
 #
@@ -175,10 +175,10 @@ fi
 # ---------------------------------------------------------------- scenarios
 if [[ $QUICK == 1 ]]; then
     W="--duration 2s --warmup 1s --drain-idle 1s"
-    IDLE_N=5000; STORM_T=3s; PAIRS=50; FANOUT=50; FANIN=50
+    IDLE_N=5000; STORM_T=3s; PAIRS=50; FANOUT=50; FANIN=50; REPEAT=1
 else
     W="--duration 10s --warmup 2s"
-    IDLE_N=10000; STORM_T=10s; PAIRS=100; FANOUT=100; FANIN=100
+    IDLE_N=10000; STORM_T=10s; PAIRS=100; FANOUT=100; FANIN=100; REPEAT=3
 fi
 AUTH=(-u "$USER_NAME" -P "$PASSWORD")
 
@@ -195,8 +195,11 @@ SCENARIOS=(
     "fanout-q0|fan-out --subscribers $FANOUT -q 0 $W"
     "fanout-q1|fan-out --subscribers $FANOUT -q 1 $W"
     "pairs-q1-v5|pairs --pairs $PAIRS -q 1 -V 5 $W"
-    "latency-q0|pairs --pairs $PAIRS -q 0 --rate 20000 $W"
-    "latency-q1|pairs --pairs $PAIRS -q 1 --rate 20000 $W"
+    # Tail latency on two shared cores moves from run to run (docs/benchmarks.md):
+    # these run REPEAT times, the brokers alternating, and each broker's run
+    # with the median p99 is the one reported.
+    "latency-q0|pairs --pairs $PAIRS -q 0 --rate 20000 $W REPEAT"
+    "latency-q1|pairs --pairs $PAIRS -q 1 --rate 20000 $W REPEAT"
     "storm-auth|storm --connections 1000000 --concurrency 50 --duration $STORM_T"
     "storm-anon|storm --connections 1000000 --concurrency 50 --duration $STORM_T NOAUTH"
     "stall|stall --publishers 4 -q 0 $W"
@@ -210,7 +213,7 @@ run_one() { # broker-name port pid scenario-name args...
     shift 4
     local args=() auth=("${AUTH[@]}") a
     for a in "$@"; do
-        if [[ $a == NOAUTH ]]; then auth=(); else args+=("$a"); fi
+        if [[ $a == NOAUTH ]]; then auth=(); elif [[ $a != REPEAT ]]; then args+=("$a"); fi
     done
     local out="$RESULTS/$name.$broker.json"
     if ! "$BENCH" "${args[@]}" -p "$port" "${auth[@]}" --broker-pid "$pid" --json >"$out" 2>"$RESULTS/$name.$broker.err"; then
@@ -223,18 +226,41 @@ run_one() { # broker-name port pid scenario-name args...
 
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+run_both() { # scenario-name args...
+    local name=$1
+    shift
+    # shellcheck disable=SC2086
+    run_one mosquitto "$MPORT" "$MOSQ_PID" "$name" "$@"
+    if [[ $MOSQ_ONLY == 0 ]]; then
+        run_one agora "$APORT" "$AGORA_PID" "$name" "$@"
+    else
+        echo '{"failed": true, "error": "not run (--mosquitto-only)"}' >"$RESULTS/$name.agora.json"
+    fi
+}
+# Keeps, as NAME.BROKER.json, the repetition whose p99 is the median.
+pick_median() { # scenario-name broker
+    local files=("$RESULTS/$1"@*."$2".json) f best
+    best=$(for f in "${files[@]}"; do
+        printf '%s %s\n' "$(jq -r 'if .failed then 1e18 else .result.latency_us.p99 end' "$f")" "$f"
+    done | sort -g | awk -v n="${#files[@]}" 'NR == int((n + 1) / 2) { print $2 }')
+    cp "$best" "$RESULTS/$1.$2.json"
+    jq -rn '[inputs | if .failed then "failed" else (.result.latency_us.p99 | floor | tostring) end] | join("/")' \
+        "${files[@]}" >"$RESULTS/$1.$2.p99s"
+}
 for entry in "${SCENARIOS[@]}"; do
     name=${entry%%|*}
     args=${entry#*|}
-    echo "== $(date +%T) $name: agora-bench $args" >&2
-    # shellcheck disable=SC2086
-    run_one mosquitto "$MPORT" "$MOSQ_PID" "$name" $args
-    # shellcheck disable=SC2086
-    if [[ $MOSQ_ONLY == 0 ]]; then
-        # shellcheck disable=SC2086
-        run_one agora "$APORT" "$AGORA_PID" "$name" $args
+    echo "== $(date +%T) $name: agora-bench ${args% REPEAT}" >&2
+    if [[ $args == *REPEAT ]]; then
+        for r in $(seq 1 "$REPEAT"); do
+            # shellcheck disable=SC2086
+            run_both "$name@$r" $args
+        done
+        pick_median "$name" mosquitto
+        if [[ $MOSQ_ONLY == 0 ]]; then pick_median "$name" agora; fi
     else
-        echo '{"failed": true, "error": "not run (--mosquitto-only)"}' >"$RESULTS/$name.agora.json"
+        # shellcheck disable=SC2086
+        run_both "$name" $args
     fi
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -267,6 +293,10 @@ row() { # label scenario jq-metric unit op target
     a=$(j "$2" agora "$3")
     r=$(ratio "$a" "$m")
     echo "| $1 | $(fmt "$m") | $(fmt "$a") | $r | $( [[ $5 == ">=" ]] && echo "≥" || echo "≤") $6× | $(verdict "$r" "$5" "$6") |"
+}
+p99s() { # scenario broker: the p99 of every repetition, when repeated
+    local f="$RESULTS/$1.$2.p99s"
+    if [[ $REPEAT -gt 1 && -f $f ]]; then echo "; p99 of the $REPEAT runs $(cat "$f") µs (median shown)"; fi
 }
 loss() { # scenario broker
     j "$1" "$2" '"\(.result.sequence.lost) lost / \(.result.sequence.expected)"'
@@ -301,7 +331,7 @@ TABLE="$WORK/table.md"
     echo "- Machine: $(nproc) CPUs ($MACHINE_CPU), $MACHINE_RAM RAM, Linux $(uname -r); load average $LOAD_BEFORE before, $LOAD_AFTER after (the machine is shared)."
     echo "- Versions: Mosquitto $MOSQ_VERSION; $AGORA_VERSION, release binary built $BUILT (HEAD $COMMIT$DIRTY at run time); agora-bench $("$BENCH" --version | awk '{print $2}'), one thread."
     echo "- Settings, both brokers: loopback, $INFLIGHT in-flight QoS 1/2 messages and $QUEUED queued messages per session, one ACL rule (\`bench/#\` readwrite) checked for anonymous and authenticated clients, password auth for user \`$USER_NAME\` (Mosquitto: sha512-pbkdf2 from \`mosquitto_passwd\`; Agora: argon2id from \`agora hash-password\`), TCP_NODELAY, no persistence. Message scenarios connect with the password; 64-byte payloads."
-    echo "- Windows: $( [[ $QUICK == 1 ]] && echo '2 s measured after 1 s warm-up' || echo '10 s measured after 2 s warm-up'); throughput = messages delivered to subscribers per second in the window; latency = publish-to-deliver, measured on messages sent in the window."
+    echo "- Windows: $( [[ $QUICK == 1 ]] && echo '2 s measured after 1 s warm-up' || echo '10 s measured after 2 s warm-up'); throughput = messages delivered to subscribers per second in the window; latency = publish-to-deliver, measured on messages sent in the window$( [[ $REPEAT -gt 1 ]] && echo "; the fixed-rate latency scenarios run $REPEAT times, brokers alternating, and each broker's median-p99 run is reported")."
     echo
     echo "| Scenario | Mosquitto | Agora | Agora/Mosquitto | Target | |"
     echo "|---|---:|---:|---:|---:|---|"
@@ -327,7 +357,7 @@ TABLE="$WORK/table.md"
     echo "|---|---|---|"
     for s in fanin-q0 fanout-q0 fanin-q1 fanout-q1 fanin-q2 pairs-q1-v5 latency-q0 latency-q1; do
         detail='"p50/p99/p99.9 \(.result.latency_us.p50|floor)/\(.result.latency_us.p99|floor)/\(.result.latency_us.p999|floor) µs; \(.result.sequence.lost) lost, \(.result.sequence.duplicates) dup, \(.result.sequence.reordered) reordered of \(.result.sequence.expected)\(if .result.send_lateness_us then "; sent late p99 \(.result.send_lateness_us.p99|floor) µs" else "" end); broker CPU \(.result.broker.cpu_percent|floor) %, RSS \(.result.broker.rss_peak_bytes/1048576|floor) MiB"'
-        echo "| $s | $(j "$s" mosquitto "$detail") | $(j "$s" agora "$detail") |"
+        echo "| $s | $(j "$s" mosquitto "$detail")$(p99s "$s" mosquitto) | $(j "$s" agora "$detail")$(p99s "$s" agora) |"
     done
     for s in storm-auth storm-anon; do
         detail='"\(.result.accepted) accepted, \(.result.refused) refused, \(.result.failed) failed; CONNACK p50/p99 \(.result.connack_latency_us.p50|floor)/\(.result.connack_latency_us.p99|floor) µs; broker CPU \(.result.broker.cpu_percent|floor) %"'
