@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs the same agora-bench scenarios against Mosquitto and Agora, started
-# here with equivalent settings on free ports, and writes the comparison
-# (ratios Agora/Mosquitto, machine, versions, settings) into docs/benchmarks.md
-# between the "results" markers.
+# Runs the same agora-bench scenarios against Mosquitto, Agora in plain mode
+# (static auth, as Mosquitto is set up) and Agora in market mode (a device
+# publishing a product, a buyer with a purchase subscribing), all started here
+# on free ports, and writes the comparison (ratios to Mosquitto, machine,
+# versions, settings) into docs/benchmarks.md between the "results" markers.
+# Needs curl for the market set-up.
 #
-#   bench/compare.sh            # full run, ~8 minutes
-#   bench/compare.sh --quick    # short windows, ~2 minutes
+#   bench/compare.sh            # full run, ~12 minutes
+#   bench/compare.sh --quick    # short windows, ~3 minutes
 #   bench/compare.sh --help
 #
 # Needs: mosquitto + mosquitto_passwd (Debian package `mosquitto`), jq, cargo.
@@ -78,9 +80,11 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 WORK=$(mktemp -d -t agora-compare.XXXXXX)
 MOSQ_PID=""
 AGORA_PID=""
+MARKET_PID=""
 cleanup() {
     [[ -n $MOSQ_PID ]] && kill "$MOSQ_PID" 2>/dev/null || true
     [[ -n $AGORA_PID ]] && kill "$AGORA_PID" 2>/dev/null || true
+    [[ -n $MARKET_PID ]] && kill "$MARKET_PID" 2>/dev/null || true
     wait 2>/dev/null || true
     if [[ $KEEP == 1 ]]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
@@ -172,6 +176,56 @@ if [[ $MOSQ_ONLY == 0 ]]; then
     wait_port "$APORT" "$AGORA_PID" agora
 fi
 
+# Agora in market mode, the way a marketplace runs it: a seller's device
+# publishes a product, a buyer with a live purchase subscribes with an access
+# key, and every PUBLISH and every delivery is authorised against the
+# entitlement index (the broker's hot path asks it per message).
+MKPORT=$(free_port)
+MKHTTP=$(free_port)
+MKT_AUTH=()
+if [[ $MOSQ_ONLY == 0 ]]; then
+    cat >"$WORK/agora-market.toml" <<EOF
+[server]
+data_dir = "$WORK/agora-market-data"
+
+[broker]
+max_inflight = $INFLIGHT
+max_queued_messages = $QUEUED
+max_connections = 1000000
+
+[log]
+level = "warn"
+EOF
+    "$AGORA" serve --mqtt "$MKPORT" --mqtts off --http "$MKHTTP" --config "$WORK/agora-market.toml" \
+        >"$WORK/agora-market.log" 2>&1 &
+    MARKET_PID=$!
+    wait_port "$MKHTTP" "$MARKET_PID" agora-market
+    wait_port "$MKPORT" "$MARKET_PID" agora-market
+    API="http://127.0.0.1:$MKHTTP/api/v1"
+    api() { # method path token json -> response body; fails loudly
+        local out args=(-sS -f -X "$1" "$API$2" -H 'Content-Type: application/json')
+        [[ -n $3 ]] && args+=(-H "Authorization: Bearer $3")
+        [[ -n $4 ]] && args+=(-d "$4")
+        if ! out=$(curl "${args[@]}"); then
+            echo "compare.sh: market set-up failed at $1 $2" >&2
+            exit 1
+        fi
+        printf '%s' "$out"
+    }
+    MKT_PW="bench-market-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+    api POST /accounts "" "{\"name\": \"seller\", \"password\": \"$MKT_PW\"}" >/dev/null
+    SELLER=$(api POST /tokens "" "{\"name\": \"bench\", \"account\": \"seller\", \"password\": \"$MKT_PW\"}" | jq -r .token)
+    api POST /hubs "$SELLER" '{"name": "lab"}' >/dev/null
+    DEV_SECRET=$(api POST /hubs/seller/lab/devices "$SELLER" '{"name": "dev"}' | jq -r .secret)
+    api POST /products "$SELLER" '{"hub": "lab", "name": "feed", "title": "Bench feed"}' >/dev/null
+    api POST /accounts "" "{\"name\": \"buyer\", \"password\": \"$MKT_PW\"}" >/dev/null
+    BUYER=$(api POST /tokens "" "{\"name\": \"bench\", \"account\": \"buyer\", \"password\": \"$MKT_PW\"}" | jq -r .token)
+    api POST /products/seller/lab/feed/purchases "$BUYER" "" >/dev/null
+    BUYER_KEY=$(api POST /access-keys "$BUYER" '{"name": "bench", "products": ["seller/lab/feed"]}' | jq -r .key)
+    MKT_AUTH=(-u 'seller$lab$dev' -P "$DEV_SECRET" --sub-username buyer --sub-password "$BUYER_KEY" --topic-prefix seller/lab/feed)
+    echo "== agora (market mode) on $MKPORT: device seller\$lab\$dev publishes under seller/lab/feed, buyer subscribes" >&2
+fi
+
 # ---------------------------------------------------------------- scenarios
 if [[ $QUICK == 1 ]]; then
     W="--duration 2s --warmup 1s --drain-idle 1s"
@@ -212,8 +266,16 @@ run_one() { # broker-name port pid scenario-name args...
     local broker=$1 port=$2 pid=$3 name=$4
     shift 4
     local args=() auth=("${AUTH[@]}") a
+    if [[ $broker == market ]]; then auth=("${MKT_AUTH[@]}"); fi
     for a in "$@"; do
-        if [[ $a == NOAUTH ]]; then auth=(); elif [[ $a != REPEAT ]]; then args+=("$a"); fi
+        if [[ $a == NOAUTH ]]; then
+            # Market mode admits no anonymous client: such scenarios are not run there.
+            if [[ $broker == market ]]; then
+                echo '{"failed": true, "error": "not run (no anonymous clients in market mode)"}' >"$RESULTS/$name.$broker.json"
+                return 0
+            fi
+            auth=()
+        elif [[ $a != REPEAT ]]; then args+=("$a"); fi
     done
     local out="$RESULTS/$name.$broker.json"
     if ! "$BENCH" "${args[@]}" -p "$port" "${auth[@]}" --broker-pid "$pid" --json >"$out" 2>"$RESULTS/$name.$broker.err"; then
@@ -233,8 +295,10 @@ run_both() { # scenario-name args...
     run_one mosquitto "$MPORT" "$MOSQ_PID" "$name" "$@"
     if [[ $MOSQ_ONLY == 0 ]]; then
         run_one agora "$APORT" "$AGORA_PID" "$name" "$@"
+        run_one market "$MKPORT" "$MARKET_PID" "$name" "$@"
     else
         echo '{"failed": true, "error": "not run (--mosquitto-only)"}' >"$RESULTS/$name.agora.json"
+        echo '{"failed": true, "error": "not run (--mosquitto-only)"}' >"$RESULTS/$name.market.json"
     fi
 }
 # Keeps, as NAME.BROKER.json, the repetition whose p99 is the median.
@@ -257,7 +321,7 @@ for entry in "${SCENARIOS[@]}"; do
             run_both "$name@$r" $args
         done
         pick_median "$name" mosquitto
-        if [[ $MOSQ_ONLY == 0 ]]; then pick_median "$name" agora; fi
+        if [[ $MOSQ_ONLY == 0 ]]; then pick_median "$name" agora; pick_median "$name" market; fi
     else
         # shellcheck disable=SC2086
         run_both "$name" $args
@@ -273,7 +337,7 @@ sed -i "s/^password_hash = .*/password_hash = \"<argon2id hash>\"/" "$ROOT/targe
 # ---------------------------------------------------------------- report
 j() { # scenario broker jq-expression
     local f="$RESULTS/$1.$2.json"
-    jq -r "if .failed then \"failed\" else ($3) end" "$f" 2>/dev/null || echo "n/a"
+    jq -r "if .failed then (if (.error // \"\" | startswith(\"not run\")) then \"—\" else \"failed\" end) else ($3) end" "$f" 2>/dev/null || echo "n/a"
 }
 ratio() { # a b
     awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) { r = a / b; printf (r >= 0.1 ? "%.2f" : "%.2g"), r } else print "n/a" }'
@@ -288,11 +352,15 @@ verdict() { # ratio op target
 THR='.result.delivered_per_sec'
 P99='.result.latency_us.p99'
 row() { # label scenario jq-metric unit op target
-    local m a r
+    local m a k r rk
     m=$(j "$2" mosquitto "$3")
     a=$(j "$2" agora "$3")
+    k=$(j "$2" market "$3")
     r=$(ratio "$a" "$m")
-    echo "| $1 | $(fmt "$m") | $(fmt "$a") | $r | $( [[ $5 == ">=" ]] && echo "≥" || echo "≤") $6× | $(verdict "$r" "$5" "$6") |"
+    rk=$(ratio "$k" "$m")
+    local vk
+    if [[ $k == "—" ]]; then rk=""; vk="—"; else vk=$(verdict "$rk" "$5" "$6"); fi
+    echo "| $1 | $(fmt "$m") | $(fmt "$a") | $r | $(fmt "$k") | $rk | $( [[ $5 == ">=" ]] && echo "≥" || echo "≤") $6× | $(verdict "$r" "$5" "$6") | $vk |"
 }
 p99s() { # scenario broker: the p99 of every repetition, when repeated
     local f="$RESULTS/$1.$2.p99s"
@@ -330,11 +398,12 @@ TABLE="$WORK/table.md"
     echo
     echo "- Machine: $(nproc) CPUs ($MACHINE_CPU), $MACHINE_RAM RAM, Linux $(uname -r); load average $LOAD_BEFORE before, $LOAD_AFTER after (the machine is shared)."
     echo "- Versions: Mosquitto $MOSQ_VERSION; $AGORA_VERSION, release binary built $BUILT (HEAD $COMMIT$DIRTY at run time); agora-bench $("$BENCH" --version | awk '{print $2}'), one thread."
+    echo "- Agora, market mode: the default \`agora serve\` (SQLite store, entitlement index), set up through the REST API: seller \`seller\`, hub \`lab\`, device \`seller\$lab\$dev\` (secret), free product \`seller/lab/feed\`; buyer \`buyer\` with a live purchase and an access key for it. Publishers log in as the device and publish under the product's topic, subscribers as the buyer; every PUBLISH and every delivery is authorised against the entitlement index and metered. Scenarios with anonymous clients (idle, anonymous storm) do not apply."
     echo "- Settings, both brokers: loopback, $INFLIGHT in-flight QoS 1/2 messages and $QUEUED queued messages per session, one ACL rule (\`bench/#\` readwrite) checked for anonymous and authenticated clients, password auth for user \`$USER_NAME\` (Mosquitto: sha512-pbkdf2 from \`mosquitto_passwd\`; Agora: argon2id from \`agora hash-password\`), TCP_NODELAY, no persistence. Message scenarios connect with the password; 64-byte payloads."
     echo "- Windows: $( [[ $QUICK == 1 ]] && echo '2 s measured after 1 s warm-up' || echo '10 s measured after 2 s warm-up'); throughput = messages delivered to subscribers per second in the window; latency = publish-to-deliver, measured on messages sent in the window$( [[ $REPEAT -gt 1 ]] && echo "; the fixed-rate latency scenarios run $REPEAT times, brokers alternating, and each broker's median-p99 run is reported")."
     echo
-    echo "| Scenario | Mosquitto | Agora | Agora/Mosquitto | Target | |"
-    echo "|---|---:|---:|---:|---:|---|"
+    echo "| Scenario | Mosquitto | Agora | Agora/Mosquitto | Agora, market mode | market/Mosquitto | Target | plain | market |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
     row "fan-in, QoS 0, $FANIN → 1, max rate (msg/s)" fanin-q0 "$THR" msg/s ">=" 2
     row "fan-out, QoS 0, 1 → $FANOUT, max rate (msg/s)" fanout-q0 "$THR" msg/s ">=" 1.5
     row "fan-in, QoS 1, $FANIN → 1, max rate (msg/s)" fanin-q1 "$THR" msg/s ">=" 1.5
@@ -345,28 +414,28 @@ TABLE="$WORK/table.md"
     row "p99 latency, QoS 1, $PAIRS pairs at 20,000 msg/s (µs)" latency-q1 "$P99" µs "<=" 1
     row "connection storm with password auth (connects/s)" storm-auth '.result.connects_per_sec' /s ">=" 1
     row "connection storm, anonymous (connects/s)" storm-anon '.result.connects_per_sec' /s ">=" 1
-    echo "| broker memory per idle connection, $IDLE_N open (bytes) | $(fmt "$idle_m") | $(fmt "$idle_a") | $(ratio "$idle_a" "$idle_m") | ≤ 2,048 B | $(awk -v a="$idle_a" 'BEGIN { if (a !~ /^-?[0-9.]+$/) print "not measured"; else if (a + 0 <= 2048) print "met"; else print "**not met**" }') |"
+    echo "| broker memory per idle connection, $IDLE_N open (bytes) | $(fmt "$idle_m") | $(fmt "$idle_a") | $(ratio "$idle_a" "$idle_m") | — | | ≤ 2,048 B | $(awk -v a="$idle_a" 'BEGIN { if (a !~ /^-?[0-9.]+$/) print "not measured"; else if (a + 0 <= 2048) print "met"; else print "**not met**" }') | |"
     for s in stall stall-q1; do
         q=$( [[ $s == stall ]] && echo "QoS 0, 64 B" || echo "QoS 1, 256 B")
-        echo "| memory under a never-reading subscriber, $q | $(stall_bounded $s mosquitto) | $(stall_bounded $s agora) | | bounded | $( [[ $(stall_bounded $s agora) == bounded ]] && echo met || echo '**not met**') |"
+        echo "| memory under a never-reading subscriber, $q | $(stall_bounded $s mosquitto) | $(stall_bounded $s agora) | | $(stall_bounded $s market) | | bounded | $( [[ $(stall_bounded $s agora) == bounded ]] && echo met || echo '**not met**') | $( [[ $(stall_bounded $s market) == bounded ]] && echo met || echo '**not met**') |"
     done
     echo
     echo "Details:"
     echo
-    echo "| Scenario | Mosquitto | Agora |"
-    echo "|---|---|---|"
+    echo "| Scenario | Mosquitto | Agora | Agora, market mode |"
+    echo "|---|---|---|---|"
     for s in fanin-q0 fanout-q0 fanin-q1 fanout-q1 fanin-q2 pairs-q1-v5 latency-q0 latency-q1; do
         detail='"p50/p99/p99.9 \(.result.latency_us.p50|floor)/\(.result.latency_us.p99|floor)/\(.result.latency_us.p999|floor) µs; \(.result.sequence.lost) lost, \(.result.sequence.duplicates) dup, \(.result.sequence.reordered) reordered of \(.result.sequence.expected)\(if .result.send_lateness_us then "; sent late p99 \(.result.send_lateness_us.p99|floor) µs" else "" end); broker CPU \(.result.broker.cpu_percent|floor) %, RSS \(.result.broker.rss_peak_bytes/1048576|floor) MiB"'
-        echo "| $s | $(j "$s" mosquitto "$detail")$(p99s "$s" mosquitto) | $(j "$s" agora "$detail")$(p99s "$s" agora) |"
+        echo "| $s | $(j "$s" mosquitto "$detail")$(p99s "$s" mosquitto) | $(j "$s" agora "$detail")$(p99s "$s" agora) | $(j "$s" market "$detail")$(p99s "$s" market) |"
     done
     for s in storm-auth storm-anon; do
         detail='"\(.result.accepted) accepted, \(.result.refused) refused, \(.result.failed) failed; CONNACK p50/p99 \(.result.connack_latency_us.p50|floor)/\(.result.connack_latency_us.p99|floor) µs; broker CPU \(.result.broker.cpu_percent|floor) %"'
-        echo "| $s | $(j "$s" mosquitto "$detail") | $(j "$s" agora "$detail") |"
+        echo "| $s | $(j "$s" mosquitto "$detail") | $(j "$s" agora "$detail") | $(j "$s" market "$detail") |"
     done
     detail='"\(.result.open) open, RSS \(.result.rss_before_bytes/1048576*10|floor/10) → \(.result.rss_half_bytes/1048576*10|floor/10) → \(.result.rss_after_bytes/1048576*10|floor/10) MiB; average \(.result.bytes_per_connection|floor) B, marginal \(.result.marginal_bytes_per_connection|floor) B per connection"'
-    echo "| idle | $(j idle mosquitto "$detail") | $(j idle agora "$detail") |"
-    echo "| stall, QoS 0 (RSS start → mid → end) | $(stall_cell stall mosquitto) | $(stall_cell stall agora) |"
-    echo "| stall-q1, QoS 1 (RSS start → mid → end) | $(stall_cell stall-q1 mosquitto) | $(stall_cell stall-q1 agora) |"
+    echo "| idle | $(j idle mosquitto "$detail") | $(j idle agora "$detail") | — |"
+    echo "| stall, QoS 0 (RSS start → mid → end) | $(stall_cell stall mosquitto) | $(stall_cell stall agora) | $(stall_cell stall market) |"
+    echo "| stall-q1, QoS 1 (RSS start → mid → end) | $(stall_cell stall-q1 mosquitto) | $(stall_cell stall-q1 agora) | $(stall_cell stall-q1 market) |"
 } >"$TABLE"
 
 if [[ ! -f $OUT ]]; then

@@ -87,6 +87,18 @@ pub(crate) struct CommonArgs {
         hide_env_values = true
     )]
     pub(crate) password: Option<String>,
+    /// User name for the subscribers instead of --username (e.g. a buyer,
+    /// while the publishers log in as a device).
+    #[arg(long, global = true)]
+    pub(crate) sub_username: Option<String>,
+    /// Password for the subscribers instead of --password.
+    #[arg(
+        long,
+        global = true,
+        env = "AGORA_BENCH_SUB_PASSWORD",
+        hide_env_values = true
+    )]
+    pub(crate) sub_password: Option<String>,
     /// Keep-alive sent in CONNECT, seconds.
     #[arg(long, global = true, default_value_t = 120)]
     pub(crate) keep_alive: u16,

@@ -33,10 +33,28 @@ pub(crate) struct Target {
     pub(crate) username: Option<String>,
     /// Password sent in CONNECT, if any.
     pub(crate) password: Option<String>,
+    /// Subscribers' user name, when it differs from `username`.
+    pub(crate) sub_username: Option<String>,
+    /// Subscribers' password, when it differs from `password`.
+    pub(crate) sub_password: Option<String>,
     /// Keep-alive (seconds) sent in CONNECT.
     pub(crate) keep_alive: u16,
     /// How long to wait for CONNACK or SUBACK.
     pub(crate) handshake_timeout: Duration,
+}
+
+impl Target {
+    /// The target as subscribers connect to it: their own credentials, if set.
+    pub(crate) fn for_subscribers(&self) -> Target {
+        let mut t = self.clone();
+        if let Some(u) = &self.sub_username {
+            t.username = Some(u.clone());
+        }
+        if let Some(p) = &self.sub_password {
+            t.password = Some(p.clone());
+        }
+        t
+    }
 }
 
 /// One open MQTT connection with its buffers.

@@ -302,9 +302,10 @@ pub(crate) async fn run(
     let gate = Arc::new(tokio::sync::Semaphore::new(
         settings.connect_concurrency.max(1),
     ));
+    let sub_target = target.for_subscribers();
     for (i, (sp, slots)) in plan.subscribers.iter().zip(slots).enumerate() {
         let (t, sp, sh, ph, ready, gate) = (
-            target.clone(),
+            sub_target.clone(),
             (sp.clone(), slots),
             Arc::clone(&shared),
             phase_rx.clone(),

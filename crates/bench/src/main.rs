@@ -99,6 +99,8 @@ fn target(c: &CommonArgs) -> Result<Target> {
         },
         username: c.username.clone(),
         password: c.password.clone(),
+        sub_username: c.sub_username.clone(),
+        sub_password: c.sub_password.clone(),
         keep_alive: c.keep_alive,
         handshake_timeout: c.handshake_timeout,
     })
