@@ -308,6 +308,25 @@ impl Inner {
         });
     }
 
+    /// Runs `job` every `every` (the first time at once) until shutdown, on a
+    /// task that holds the broker only weakly, so it never keeps it alive.
+    pub(crate) fn spawn_every(self: &Arc<Self>, every: Duration, job: fn(&Inner)) {
+        let weak = Arc::downgrade(self);
+        let stop = self.shutdown.clone();
+        self.tracker.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let Some(inner) = weak.upgrade() else { break };
+                job(&inner);
+            }
+        });
+    }
+
     /// Milliseconds since the broker started: the clock of connection deadlines.
     pub(crate) fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)

@@ -1,5 +1,5 @@
 //! One client connection, from the first byte to the close: the CONNECT
-//! handshake, the reader loop that decodes and handles every packet, and the
+//! handshake, the packet loop that decodes and handles every packet, and the
 //! orderly close (DISCONNECT reason, will, session expiry).
 //!
 //! A connection is one task, and every idle connection keeps one, so it is
@@ -22,7 +22,7 @@
 //! With persistence on, a QoS 1/2 PUBLISH whose routing wrote to the store
 //! (a message queued for a stored session, a retained update) is acknowledged
 //! only once the store has committed it: the acknowledgement waits in
-//! `pending` with its ticket while the reader goes on reading, and leaves when
+//! `pending` with its ticket while the connection goes on reading, and leaves when
 //! the committed ticket reaches it. Later acknowledgements queue behind it,
 //! since PUBACKs go out in the order of their PUBLISHes ([MQTT-4.6.0-2]).
 
@@ -387,7 +387,7 @@ fn topic_too_big(config: &crate::BrokerConfig, topic: &str) -> bool {
     topic.len() > config.max_topic_len || topic.split('/').count() > config.max_topic_levels
 }
 
-/// Why the reader loop ended.
+/// Why the packet loop ended.
 enum Close {
     /// The client sent DISCONNECT; `will` is true for reason 0x04.
     Client { will: bool },
@@ -438,7 +438,7 @@ enum Step {
     Close(Close),
 }
 
-/// The state of an accepted connection, as the reader sees it.
+/// The state of an accepted connection.
 struct Conn<'a> {
     inner: Arc<Inner>,
     session: Arc<Session>,
@@ -858,11 +858,8 @@ impl Conn<'_> {
         if buf.is_empty() {
             return Ok(None);
         }
-        // What publishers queued so far goes out before the answers to these
-        // packets, so that output keeps the order in which it was queued:
-        // the CONNACK before any answer to packets that came with the
-        // CONNECT, a delivery before a later acknowledgement.
-        self.outbox.take(self.writer.queue_mut());
+        // What publishers queued so far goes out before these packets' answers.
+        self.writer.catch_up(&self.outbox);
         let max = self.inner.config.max_packet_size as usize;
         let mut decoded = false;
         let handled = loop {

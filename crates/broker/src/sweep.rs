@@ -9,7 +9,7 @@
 //! way a take-over does. Mosquitto checks keep-alives the same way, in its
 //! main loop. A deadline is thus met up to [`EVERY`] late, never early.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use agora_mqtt::ReasonCode;
@@ -24,20 +24,7 @@ pub(crate) const EVERY: Duration = Duration::from_millis(250);
 
 /// Starts the sweeper; it stops with the broker.
 pub(crate) fn spawn(inner: &Arc<Inner>) {
-    let weak: Weak<Inner> = Arc::downgrade(inner);
-    let stop = inner.shutdown.clone();
-    inner.tracker.spawn(async move {
-        let mut tick = tokio::time::interval(EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            let Some(inner) = weak.upgrade() else { break };
-            sweep(&inner);
-        }
-    });
+    inner.spawn_every(EVERY, sweep);
 }
 
 /// Tells every connection whose deadline has passed to close.

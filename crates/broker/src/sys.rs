@@ -8,7 +8,7 @@
 //! connection refuses it). Filters starting with a wildcard never match `$`
 //! topics ([MQTT-4.7.2-1]), so a `#` subscriber does not receive them.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use agora_mqtt::{ByteString, Properties, QoS};
 use bytes::Bytes;
@@ -22,20 +22,7 @@ pub(crate) fn spawn(inner: &Arc<Inner>) {
     let Some(every) = inner.config.sys_interval else {
         return;
     };
-    let weak: Weak<Inner> = Arc::downgrade(inner);
-    let stop = inner.shutdown.clone();
-    inner.tracker.spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            let Some(inner) = weak.upgrade() else { break };
-            publish(&inner);
-        }
-    });
+    inner.spawn_every(every, publish);
 }
 
 /// The `$SYS` topics and their values for one snapshot.

@@ -148,10 +148,12 @@ impl Writer {
         self.queue.push_back(o);
     }
 
-    /// The queue of what is not yet encoded, for the connection to move the
-    /// outbox into before it adds its own answers (see `handle_buffered`).
-    pub(crate) fn queue_mut(&mut self) -> &mut VecDeque<Outbound> {
-        &mut self.queue
+    /// Moves what the outbox holds behind what is queued, so that answers
+    /// pushed next go out after it: output keeps the order in which it was
+    /// queued (the CONNACK before any answer to packets that came with the
+    /// CONNECT, a delivery before a later acknowledgement).
+    pub(crate) fn catch_up(&mut self, outbox: &Outbox) {
+        outbox.take(&mut self.queue);
     }
 
     /// True while output waits for the client to read: the connection then
@@ -188,7 +190,7 @@ impl Writer {
                 && let Some(outbox) = outbox
             {
                 // The connection registered its waker before calling.
-                outbox.take(&mut self.queue);
+                self.catch_up(outbox);
             }
             if self.queue.is_empty() {
                 if self.unflushed {
